@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { runFromArgv } from './main.js'
+
+runFromArgv(process.argv)
