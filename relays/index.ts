@@ -1,0 +1,11 @@
+import type { RelayDefinition } from '../shared/relay.js'
+import { udsRelay } from './uds-relay/main.js'
+
+/** Every relay the `relaykit` executable can run, by name. */
+export const relays: readonly RelayDefinition[] = [udsRelay]
+
+/** The relay whose name matches `name` (case-insensitive, `.exe`/`.js` ignored). */
+export function findRelay(name: string): RelayDefinition | undefined {
+  const bare = name.toLowerCase().replace(/\.(exe|js|cjs|mjs)$/, '')
+  return relays.find((r) => r.name === bare)
+}

@@ -1,0 +1,57 @@
+import { parseCli, type CliSpec } from '../../shared/cli.js'
+import { dial } from '../../shared/dial.js'
+import { createLog } from '../../shared/log.js'
+import { pump } from '../../shared/pump.js'
+import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
+import { RelayError } from '../../shared/relay-error.js'
+import { connectUnix, describeUnixError, unixRetryable } from './connect-unix.js'
+
+export const cli: CliSpec = {
+  name: 'uds-relay',
+  synopsis: '[flags] SOCKET',
+  description: [
+    'Relays stdin/stdout to the Unix domain socket SOCKET, e.g. an ssh-agent',
+    '($SSH_AUTH_SOCK). At stdin EOF the socket is shut down for writing and the',
+    "agent's remaining answer still reaches stdout; the relay exits when the",
+    'socket closes.',
+  ].join('\n'),
+  flags: [
+    { name: 'p', type: 'boolean', help: 'poll every 200 ms until the socket exists and accepts' },
+    { name: 'ei', type: 'boolean', help: 'exit at stdin EOF once no answer is outstanding (no half-close)' },
+    { name: 'ep', type: 'boolean', help: 'exit at socket EOF (always the case; accepted for npiperelay compatibility)' },
+  ],
+  positionals: 1,
+}
+
+/** `uds-relay [flags] SOCKET` */
+export async function main(argv: readonly string[], io: RelayIo): Promise<number> {
+  const parsed = parseCli(cli, argv, io)
+  if (!parsed.ok) return parsed.code
+  const path = parsed.args[0] as string
+  const log = createLog(io.stderr, cli.name, parsed.flags.v === true)
+  let socket
+  try {
+    socket = await dial(() => connectUnix(path), {
+      poll: parsed.flags.p === true,
+      retryable: unixRetryable,
+      log,
+      what: path,
+    })
+  } catch (err) {
+    const e = err instanceof RelayError ? err : describeUnixError(path, err)
+    log.error(e.message)
+    return e.exitCode
+  }
+  return pump(io, socket, {
+    halfClose: true,
+    exitOnStdinEof: parsed.flags.ei === true,
+    exitOnChannelEof: parsed.flags.ep === true,
+    log,
+  })
+}
+
+export const udsRelay: RelayDefinition = {
+  name: cli.name,
+  summary: 'stdin/stdout <-> a Unix domain socket (ssh-agent, gpg-agent, any socket)',
+  main,
+}

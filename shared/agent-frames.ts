@@ -1,0 +1,200 @@
+/**
+ * SSH agent messages on a byte stream (RFC 9987 §3, OpenSSH `authfd.h`).
+ *
+ *     +--------+--------+--------+--------+--------+-------- ... ---+
+ *     |     uint32 length (big-endian)    |  type  |   contents     |
+ *     +--------+--------+--------+--------+--------+-------- ... ---+
+ *                                          <-------- length -------->
+ *
+ * `length` counts the type byte and the contents, never itself, so a valid
+ * message has length >= 1. OpenSSH refuses messages over AGENT_MAX_LEN
+ * (256 KiB) and so does PuTTY since 0.71 (AGENT_MAX_MSGLEN); this module
+ * does the same by default, and checks the claimed length *before* it holds
+ * a single byte more than the limit, whatever a peer claims.
+ */
+
+/** OpenSSH's AGENT_MAX_LEN and PuTTY's AGENT_MAX_MSGLEN: 256 KiB. */
+export const AGENT_MAX_LEN = 256 * 1024
+
+/** Bytes of the length prefix. */
+export const HEADER_LEN = 4
+
+/** Message numbers, with the names the specification and OpenSSH use. */
+export const AgentMessage = {
+  SSH_AGENTC_REQUEST_RSA_IDENTITIES: 1,
+  SSH_AGENT_RSA_IDENTITIES_ANSWER: 2,
+  SSH_AGENTC_RSA_CHALLENGE: 3,
+  SSH_AGENT_RSA_RESPONSE: 4,
+  SSH_AGENT_FAILURE: 5,
+  SSH_AGENT_SUCCESS: 6,
+  SSH_AGENTC_ADD_RSA_IDENTITY: 7,
+  SSH_AGENTC_REMOVE_RSA_IDENTITY: 8,
+  SSH_AGENTC_REMOVE_ALL_RSA_IDENTITIES: 9,
+  SSH_AGENTC_REQUEST_IDENTITIES: 11,
+  SSH_AGENT_IDENTITIES_ANSWER: 12,
+  SSH_AGENTC_SIGN_REQUEST: 13,
+  SSH_AGENT_SIGN_RESPONSE: 14,
+  SSH_AGENTC_ADD_IDENTITY: 17,
+  SSH_AGENTC_REMOVE_IDENTITY: 18,
+  SSH_AGENTC_REMOVE_ALL_IDENTITIES: 19,
+  SSH_AGENTC_ADD_SMARTCARD_KEY: 20,
+  SSH_AGENTC_REMOVE_SMARTCARD_KEY: 21,
+  SSH_AGENTC_LOCK: 22,
+  SSH_AGENTC_UNLOCK: 23,
+  SSH_AGENTC_ADD_RSA_ID_CONSTRAINED: 24,
+  SSH_AGENTC_ADD_ID_CONSTRAINED: 25,
+  SSH_AGENTC_ADD_SMARTCARD_KEY_CONSTRAINED: 26,
+  SSH_AGENTC_EXTENSION: 27,
+  SSH_AGENT_EXTENSION_FAILURE: 28,
+  SSH_AGENT_EXTENSION_RESPONSE: 29,
+  SSH2_AGENT_FAILURE: 30,
+  SSH_COM_AGENT2_FAILURE: 102,
+} as const
+
+const namesByNumber = new Map<number, string>(
+  Object.entries(AgentMessage).map(([name, n]) => [n, name]),
+)
+
+/** The specification's name for a message number, or `UNKNOWN(<n>)`. */
+export function messageName(type: number): string {
+  return namesByNumber.get(type) ?? `UNKNOWN(${type})`
+}
+
+/** One whole message as it travels on the wire. */
+export interface AgentFrame {
+  /** The message number (first byte after the length). */
+  readonly type: number
+  /** The value of the length field: type byte plus contents. */
+  readonly length: number
+  /** The whole message, length prefix included, ready to forward. */
+  readonly bytes: Buffer
+}
+
+/** A peer sent something that is not a valid agent message stream. */
+export class FrameError extends Error {
+  override name = 'FrameError'
+}
+
+/** `00 00 00 01 05`: what an agent answers when it cannot do something. */
+export const AGENT_FAILURE_FRAME: Buffer = encodeFrame(AgentMessage.SSH_AGENT_FAILURE)
+
+/** Build one message: length prefix, type byte, contents. */
+export function encodeFrame(type: number, contents: Uint8Array = Buffer.alloc(0)): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_LEN + 1 + contents.length)
+  out.writeUInt32BE(1 + contents.length, 0)
+  out[HEADER_LEN] = type
+  out.set(contents, HEADER_LEN + 1)
+  return out
+}
+
+/** Options for {@link FrameParser}. */
+export interface FrameParserOptions {
+  /** Largest accepted value of the length field. Default {@link AGENT_MAX_LEN}. */
+  maxLength?: number
+}
+
+/**
+ * Incremental parser: feed it bytes in chunks of any size, get whole
+ * messages back. Partial input is kept as the chunks it arrived in (no
+ * copying per chunk), so a message split into single bytes costs one copy
+ * when it completes, and at most `maxLength + 3` bytes are ever held between
+ * calls to {@link FrameParser.push}.
+ */
+export class FrameParser {
+  readonly maxLength: number
+  #chunks: Buffer[] = []
+  #size = 0
+  #need = 0 // bytes of the message being collected, 0 while its header is incomplete
+  #failed = false
+
+  constructor(options: FrameParserOptions = {}) {
+    this.maxLength = options.maxLength ?? AGENT_MAX_LEN
+    if (!Number.isInteger(this.maxLength) || this.maxLength < 1) {
+      throw new RangeError(`maxLength must be a positive integer, got ${this.maxLength}`)
+    }
+  }
+
+  /** Bytes received but not yet returned as a message. */
+  get buffered(): number {
+    return this.#size
+  }
+
+  /**
+   * Add bytes; returns every message they complete, in order.
+   * Throws {@link FrameError} on a zero or oversized length; the parser is
+   * then unusable (the stream has lost its framing).
+   */
+  push(chunk: Buffer): AgentFrame[] {
+    if (this.#failed) throw new FrameError('agent message stream already failed')
+    const frames: AgentFrame[] = []
+    if (chunk.length === 0) return frames
+    this.#chunks.push(chunk)
+    this.#size += chunk.length
+    for (;;) {
+      if (this.#need === 0) {
+        if (this.#size < HEADER_LEN) break
+        this.#need = HEADER_LEN + this.#checkLength(this.#peekLength())
+      }
+      if (this.#size < this.#need) break
+      const bytes = this.#take(this.#need)
+      this.#need = 0
+      frames.push({ type: bytes[HEADER_LEN] as number, length: bytes.length - HEADER_LEN, bytes })
+    }
+    return frames
+  }
+
+  #checkLength(length: number): number {
+    if (length === 0) {
+      this.#poison()
+      throw new FrameError('agent message with length 0 (a message holds at least its type byte)')
+    }
+    if (length > this.maxLength) {
+      this.#poison()
+      throw new FrameError(
+        `agent message of ${length} bytes exceeds the limit of ${this.maxLength} bytes`,
+      )
+    }
+    return length
+  }
+
+  #poison(): void {
+    this.#failed = true
+    this.#chunks = []
+    this.#size = 0
+  }
+
+  #peekLength(): number {
+    const first = this.#chunks[0] as Buffer
+    if (first.length >= HEADER_LEN) return first.readUInt32BE(0)
+    const head = Buffer.alloc(HEADER_LEN)
+    let at = 0
+    for (const c of this.#chunks) {
+      at += c.copy(head, at, 0, Math.min(c.length, HEADER_LEN - at))
+      if (at === HEADER_LEN) break
+    }
+    return head.readUInt32BE(0)
+  }
+
+  // Removes the first n buffered bytes (n <= #size). Zero-copy when they
+  // lie in the first chunk, one copy otherwise.
+  #take(n: number): Buffer {
+    this.#size -= n
+    const first = this.#chunks[0] as Buffer
+    if (first.length >= n) {
+      if (first.length === n) this.#chunks.shift()
+      else this.#chunks[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+    const out = Buffer.allocUnsafe(n)
+    let at = 0
+    while (at < n) {
+      const c = this.#chunks[0] as Buffer
+      const part = Math.min(c.length, n - at)
+      c.copy(out, at, 0, part)
+      at += part
+      if (part === c.length) this.#chunks.shift()
+      else this.#chunks[0] = c.subarray(part)
+    }
+    return out
+  }
+}

@@ -1,0 +1,72 @@
+import { ExitCode, exitCodeTable } from './exit-codes.js'
+import { FlagError, type FlagSpec, formatFlags, parseGoFlags } from './go-flags.js'
+import type { RelayIo } from './relay.js'
+import { VERSION } from './version.js'
+
+/** What a relay's command line looks like. */
+export interface CliSpec {
+  readonly name: string
+  /** After the name: `[flags] PATH`. */
+  readonly synopsis: string
+  /** A few lines on what the relay is for. */
+  readonly description: string
+  readonly flags: readonly FlagSpec[]
+  /** How many positional arguments are required. */
+  readonly positionals: number
+  /** Exit code for a wrong number of arguments (npiperelay: 1, as in Go). */
+  readonly wrongArgsCode?: ExitCode
+}
+
+/** Flags every relay has. */
+export const commonFlags: readonly FlagSpec[] = [
+  { name: 'v', type: 'boolean', help: 'verbose diagnostics on stderr (message types and lengths, never payload)', aliases: ['verbose'] },
+  { name: 'version', type: 'boolean', help: 'print the version and exit' },
+]
+
+/** Usage text, printed on stderr: a relay's stdout carries data only. */
+export function usage(spec: CliSpec): string {
+  return [
+    `Usage: ${spec.name} ${spec.synopsis}`,
+    '',
+    spec.description,
+    '',
+    'Flags (-flag and --flag are the same):',
+    formatFlags([...spec.flags, ...commonFlags]),
+    '',
+    'Exit codes:',
+    exitCodeTable(),
+    '',
+  ].join('\n')
+}
+
+/** Parsed command line, or the exit code to return at once. */
+export type CliResult =
+  | { readonly ok: true; readonly flags: Readonly<Record<string, boolean | string | undefined>>; readonly args: readonly string[] }
+  | { readonly ok: false; readonly code: ExitCode }
+
+/** Parse `argv` for `spec`, handling `-h`, `--version` and usage errors. */
+export function parseCli(spec: CliSpec, argv: readonly string[], io: RelayIo): CliResult {
+  let parsed
+  try {
+    parsed = parseGoFlags(argv, [...spec.flags, ...commonFlags])
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err
+    io.stderr.write(`${spec.name}: ${err.message}\n${usage(spec)}`)
+    return { ok: false, code: ExitCode.USAGE }
+  }
+  if (parsed.help) {
+    io.stderr.write(usage(spec))
+    return { ok: false, code: ExitCode.OK }
+  }
+  if (parsed.flags.version) {
+    io.stderr.write(`${spec.name} (relaykit) ${VERSION}\n`)
+    return { ok: false, code: ExitCode.OK }
+  }
+  if (parsed.positionals.length !== spec.positionals) {
+    io.stderr.write(
+      `${spec.name}: expected ${spec.positionals} argument(s), got ${parsed.positionals.length}\n${usage(spec)}`,
+    )
+    return { ok: false, code: spec.wrongArgsCode ?? ExitCode.USAGE }
+  }
+  return { ok: true, flags: parsed.flags, args: parsed.positionals }
+}

@@ -1,0 +1,174 @@
+import type { Duplex, Readable, Writable } from 'node:stream'
+import { ExitCode } from './exit-codes.js'
+import type { Log } from './log.js'
+import { isClosedByPeer, messageOf } from './relay-error.js'
+
+/**
+ * The byte pump every byte relay uses: stdin → channel and channel → stdout,
+ * each with backpressure, until one of the rules below ends the session.
+ *
+ * Half-close, decided once for every relay:
+ *
+ * | event | what the pump does | exit |
+ * |---|---|---|
+ * | stdin EOF, channel can half-close (Unix/TCP socket) | flush, shut the channel down for writing, keep relaying its answer until it closes | 0 at channel EOF |
+ * | stdin EOF, channel cannot (named pipe) | flush, run `onStdinEnd` (npiperelay `-s`: zero-length message), then see "settling" | 0 |
+ * | stdin EOF with `exitOnStdinEof` (`-ei`), any channel | no half-close; settle, ending as soon as no answer is outstanding | 0 |
+ * | channel EOF or closed by the peer | flush what it sent to stdout, end stdout; stdin is not waited for, the channel can take no more | 0 |
+ * | stdout closed by the reader (EPIPE) | the client left: stop | 0 |
+ * | read error on stdin, any other channel error | report it | 1 |
+ *
+ * Settling, for channels without half-close: the peer tools either exit at
+ * stdin EOF and lose an answer still in flight (`-ei`), or wait for a pipe
+ * EOF that an agent never sends and stay behind as orphans. The pump instead
+ * tracks whether a request is outstanding (bytes written to the channel
+ * since it last sent anything): if one is, it waits up to `replyWaitMs` for
+ * the answer to start and ends once the channel has been quiet for
+ * `quietMs`; if none is, `-ei` ends at once and the default ends after
+ * `idleMs` of silence. `exitOnChannelEof` (`-ep`) without `-ei` keeps the
+ * peer behaviour: wait for the channel's EOF however long it takes.
+ */
+export interface PumpOptions {
+  /** The channel supports shutting down only its write side (sockets). */
+  halfClose: boolean
+  /** `-ei`: end once stdin is at EOF and no answer is outstanding. */
+  exitOnStdinEof?: boolean
+  /** `-ep`: the channel's EOF is the only end after stdin EOF. */
+  exitOnChannelEof?: boolean
+  /** Runs after the last stdin byte has been handed to the channel. */
+  onStdinEnd?: (channel: Duplex) => void
+  log: Log
+  timing?: Partial<SettleTiming>
+}
+
+/** How long settling waits; see {@link PumpOptions}. */
+export interface SettleTiming {
+  replyWaitMs: number
+  quietMs: number
+  idleMs: number
+}
+
+/** Defaults chosen for agents: replies start within seconds (a hardware key
+ * or a Windows Hello prompt may take a while), and arrive in one burst. */
+export const defaultSettleTiming: SettleTiming = {
+  replyWaitMs: 120_000,
+  quietMs: 50,
+  idleMs: 2_000,
+}
+
+// Bound on flushing the channel at the end: a peer that stopped reading must
+// not keep the relay alive.
+const CHANNEL_FLUSH_MS = 2_000
+
+/**
+ * End a writable and wait until what it holds is flushed, it fails, or
+ * `timeoutMs` passes (then it is destroyed). Never rejects.
+ */
+export function endWritable(stream: Writable, timeoutMs?: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableFinished) return resolve()
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => stream.destroy(), timeoutMs)
+    const done = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    stream.once('close', done)
+    stream.once('error', done)
+    stream.end(done)
+  })
+}
+
+/** Relay between `io` and `channel` until the session ends; resolves with the exit code once stdout is flushed. */
+export function pump(
+  io: { stdin: Readable; stdout: Writable },
+  channel: Duplex,
+  options: PumpOptions,
+): Promise<ExitCode> {
+  const { stdin, stdout } = io
+  const { log } = options
+  const timing = { ...defaultSettleTiming, ...options.timing }
+  // With -ei a socket is not half-closed either: some servers drop an answer
+  // they have not sent yet when they see EOF, so settle like a pipe instead.
+  const halfClose = options.halfClose && !options.exitOnStdinEof
+  const settles = !halfClose && !(options.exitOnChannelEof && !options.exitOnStdinEof)
+
+  return new Promise((resolve) => {
+    let finished = false
+    let stdinEnded = false
+    let outstanding = false
+    let timer: NodeJS.Timeout | undefined
+    let toChannel = 0
+    let toStdout = 0
+
+    const finish = (code: ExitCode, why: string) => {
+      if (finished) return
+      finished = true
+      clearTimeout(timer)
+      log.debug(`${why}; ${toChannel} bytes in, ${toStdout} bytes out`)
+      stdin.pause()
+      // Whatever was already handed to either side is delivered before the
+      // exit code is: never lose bytes that were accepted.
+      void Promise.all([
+        endWritable(stdout),
+        endWritable(channel, CHANNEL_FLUSH_MS).then(() => channel.destroy()),
+      ]).then(() => resolve(code))
+    }
+
+    const arm = (ms: number) => {
+      clearTimeout(timer)
+      if (ms <= 0) finish(ExitCode.OK, 'stdin at EOF and nothing outstanding')
+      else timer = setTimeout(() => finish(ExitCode.OK, `channel quiet for ${ms} ms after stdin EOF`), ms)
+    }
+    const settle = () => {
+      if (outstanding) arm(timing.replyWaitMs)
+      else arm(options.exitOnStdinEof ? 0 : timing.idleMs)
+    }
+
+    channel.on('data', (chunk: Buffer) => {
+      outstanding = false
+      toStdout += chunk.length
+      if (!stdout.write(chunk)) {
+        channel.pause()
+        stdout.once('drain', () => channel.resume())
+      }
+      if (stdinEnded && settles) arm(options.exitOnStdinEof ? timing.quietMs : timing.idleMs)
+    })
+    channel.once('end', () => finish(ExitCode.OK, 'channel closed'))
+    channel.on('error', (err) => {
+      if (isClosedByPeer(err)) finish(ExitCode.OK, `channel closed (${messageOf(err)})`)
+      else {
+        log.error(`channel failed: ${messageOf(err)}`)
+        finish(ExitCode.ERROR, 'channel failed')
+      }
+    })
+
+    stdin.on('data', (chunk: Buffer) => {
+      outstanding = true
+      toChannel += chunk.length
+      if (!channel.write(chunk)) {
+        stdin.pause()
+        channel.once('drain', () => stdin.resume())
+      }
+    })
+    stdin.once('end', () => {
+      stdinEnded = true
+      log.debug('stdin at EOF')
+      if (finished) return
+      options.onStdinEnd?.(channel)
+      if (halfClose) channel.end()
+      else if (settles) settle()
+    })
+    stdin.on('error', (err) => {
+      log.error(`reading stdin failed: ${messageOf(err)}`)
+      finish(ExitCode.ERROR, 'stdin failed')
+    })
+
+    stdout.on('error', (err) => {
+      if (isClosedByPeer(err)) finish(ExitCode.OK, 'stdout closed by the reader')
+      else {
+        log.error(`writing stdout failed: ${messageOf(err)}`)
+        finish(ExitCode.ERROR, 'stdout failed')
+      }
+    })
+  })
+}

@@ -1,0 +1,24 @@
+import { ExitCode } from './exit-codes.js'
+import type { RelayMain } from './relay.js'
+import { messageOf } from './relay-error.js'
+import { openStdio } from './stdio.js'
+
+/**
+ * Run a relay as its own process: real stdio in, exit code out.
+ *
+ * The relay resolves only after stdout is flushed, so exiting then loses no
+ * data; exiting explicitly (rather than waiting for the loop to drain) is
+ * what stops a stdin read still parked in a worker thread (Windows, `fs`
+ * stdio) from keeping a finished relay alive.
+ */
+export async function runStandalone(main: RelayMain, argv: readonly string[]): Promise<never> {
+  const io = { ...openStdio(), env: process.env }
+  let code: number
+  try {
+    code = await main(argv, io)
+  } catch (err) {
+    io.stderr.write(`relaykit: internal error: ${err instanceof Error ? (err.stack ?? err.message) : messageOf(err)}\n`)
+    code = ExitCode.ERROR
+  }
+  process.exit(code)
+}

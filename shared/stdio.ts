@@ -1,0 +1,78 @@
+import fs from 'node:fs'
+import net from 'node:net'
+import { type Readable, Writable } from 'node:stream'
+import tty from 'node:tty'
+
+/**
+ * The process's stdin and stdout as streams a relay can rely on: binary,
+ * with backpressure, with an EOF the reader sees when we end stdout, and
+ * without dying on handles libuv does not expect.
+ *
+ * Why not just `process.stdin`/`process.stdout`:
+ * - Under Wine (and other hosts that hand a Windows process odd handles), a
+ *   Unix pipe or socketpair on fd 0/1 looks like a pipe to GetFileType but
+ *   SetNamedPipeHandleState fails, so libuv gives up and merely touching
+ *   `process.stdin` throws `EBADF`. Plain `fs` reads and writes on fd 0/1
+ *   work there, byte-exact and with a correct EOF; on Windows we use them
+ *   for every handle that is not a console.
+ * - On POSIX, `process.stdout.end()` on a pipe never closes it, so the
+ *   reader would not see EOF until the process exits. Our own socket
+ *   wrapper over fd 1 closes (pipe) or shuts down (socket) on `end()`.
+ */
+export interface Stdio {
+  stdin: Readable
+  stdout: Writable
+  /** Synchronous, so a message written just before exit is never lost. */
+  stderr: Writable
+}
+
+/** Open fd 0, 1 and 2 for relaying. */
+export function openStdio(platform: NodeJS.Platform = process.platform): Stdio {
+  return { stdin: openStdin(platform), stdout: openStdout(platform), stderr: syncWriter(2) }
+}
+
+/** A writable that writes straight to `fd`; for small diagnostics only. */
+export function syncWriter(fd: number): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      try {
+        fs.writeSync(fd, chunk)
+      } catch {
+        // stderr gone or full: diagnostics are not worth dying for.
+      }
+      callback()
+    },
+  })
+}
+
+function kindOf(fd: number): 'stream' | 'tty' | 'file' {
+  try {
+    const st = fs.fstatSync(fd)
+    if (st.isSocket() || st.isFIFO()) return 'stream'
+    if (tty.isatty(fd)) return 'tty'
+    return 'file'
+  } catch {
+    return 'file'
+  }
+}
+
+function openStdin(platform: NodeJS.Platform): Readable {
+  const kind = kindOf(0)
+  if (kind === 'tty') return process.stdin
+  if (kind === 'stream' && platform !== 'win32') {
+    return new net.Socket({ fd: 0, readable: true, writable: false, allowHalfOpen: true })
+  }
+  return fs.createReadStream('', { fd: 0, autoClose: true, highWaterMark: 64 * 1024 })
+}
+
+function openStdout(platform: NodeJS.Platform): Writable {
+  const kind = kindOf(1)
+  if (kind === 'tty') return process.stdout
+  if (kind === 'stream' && platform !== 'win32') {
+    const socket = new net.Socket({ fd: 1, readable: false, writable: true, allowHalfOpen: true })
+    // end() shuts a socket down for writing; a pipe needs its fd closed.
+    socket.once('finish', () => socket.destroy())
+    return socket
+  }
+  return fs.createWriteStream('', { fd: 1, autoClose: true })
+}
