@@ -3,6 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { main } from '../../../relays/uds-relay/main.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
+import { shortTempDir } from '../../fixtures/temp-dir.js'
 
 /** A Unix socket server that answers "<data>" with "echo:<data>" once the client half-closes. */
 function echoAfterEof(socketPath: string): Promise<net.Server> {
@@ -15,7 +16,7 @@ function echoAfterEof(socketPath: string): Promise<net.Server> {
 }
 
 t.test('half-close: the answer sent after our EOF reaches stdout', async (t) => {
-  const sock = path.join(t.testdir({}), 's')
+  const sock = path.join(shortTempDir(t), 's')
   const server = await echoAfterEof(sock)
   t.teardown(() => server.close())
   const m = memoryIo()
@@ -26,7 +27,7 @@ t.test('half-close: the answer sent after our EOF reaches stdout', async (t) => 
 })
 
 t.test('-p waits for the socket to appear', async (t) => {
-  const sock = path.join(t.testdir({}), 's')
+  const sock = path.join(shortTempDir(t), 's')
   const m = memoryIo()
   const result = main(['-p', '-v', sock], m.io)
   let server: net.Server | undefined
