@@ -1,9 +1,10 @@
 import type { RelayDefinition } from '../shared/relay.js'
 import { npiperelay } from './npiperelay/main.js'
+import { pageantRelay } from './pageant-relay/main.js'
 import { udsRelay } from './uds-relay/main.js'
 
 /** Every relay the `relaykit` executable can run, by name. */
-export const relays: readonly RelayDefinition[] = [udsRelay, npiperelay]
+export const relays: readonly RelayDefinition[] = [udsRelay, npiperelay, pageantRelay]
 
 /** The relay whose name matches `name` (case-insensitive, `.exe`/`.js` ignored). */
 export function findRelay(name: string): RelayDefinition | undefined {

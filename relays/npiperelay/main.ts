@@ -7,7 +7,7 @@ import { createLog } from '../../shared/log.js'
 import { pump } from '../../shared/pump.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
-import { connectPipe, describePipeError, pipeRetryable } from './connect-pipe.js'
+import { connectPipe, describePipeError, pipeRetryable } from '../../shared/named-pipe.js'
 
 export const cli: CliSpec = {
   name: 'npiperelay',

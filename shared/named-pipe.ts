@@ -1,6 +1,6 @@
 import net from 'node:net'
-import { ExitCode } from '../../shared/exit-codes.js'
-import { RelayError, errorCode, messageOf } from '../../shared/relay-error.js'
+import { ExitCode } from './exit-codes.js'
+import { RelayError, errorCode, messageOf } from './relay-error.js'
 
 /**
  * Client side of a Windows named pipe, through libuv (Node's `net`).

@@ -1,0 +1,93 @@
+import fs from 'node:fs'
+import { relayAgent } from '../../shared/agent-relay.js'
+import { connectAssuan } from '../../shared/assuan.js'
+import { parseCli, type CliSpec } from '../../shared/cli.js'
+import { ExitCode } from '../../shared/exit-codes.js'
+import { createLog, type Log } from '../../shared/log.js'
+import { pump } from '../../shared/pump.js'
+import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
+import { RelayError, messageOf } from '../../shared/relay-error.js'
+import { syncWriter } from '../../shared/stdio.js'
+import { gpgSocketPath } from './gpg-socket.js'
+import { PageantTransport, type TransportMode } from './pageant-transport.js'
+
+export const cli: CliSpec = {
+  name: 'pageant-relay',
+  synopsis: '[flags]',
+  description: [
+    'Answers SSH agent requests on stdin with PuTTY Pageant (or anything that answers as',
+    'Pageant: KeeAgent, KeePassXC, gpg-agent with putty support), through its named pipe',
+    '(Pageant 0.75+) or WM_COPYDATA. Messages up to 256 KiB; a request Pageant cannot',
+    'answer gets SSH_AGENT_FAILURE and the session goes on. Replaces wsl2-ssh-pageant.exe:',
+    '  socat UNIX-LISTEN:$SSH_AUTH_SOCK,fork EXEC:/mnt/c/tools/pageant-relay.exe',
+  ].join('\n'),
+  flags: [
+    { name: 'transport', type: 'string', value: 'auto|pipe|wmcopydata', help: "Pageant's door: auto (pipe, then WM_COPYDATA), pipe, or wmcopydata (default auto)" },
+    { name: 'ssh', type: 'string', value: 'PIPE', help: 'send agent requests to this named pipe instead of Pageant (e.g. //./pipe/openssh-ssh-agent)' },
+    { name: 'gpg', type: 'string', value: 'NAME', help: 'relay to gpg4win\'s libassuan socket NAME (e.g. S.gpg-agent) instead of Pageant' },
+    { name: 'gpgConfigBasepath', type: 'string', value: 'DIR', help: 'where --gpg looks (default %LOCALAPPDATA%\\gnupg, then %APPDATA%\\gnupg)' },
+    { name: 'logfile', type: 'string', value: 'PATH', help: 'write diagnostics to PATH (appended) instead of stderr' },
+    { name: 'timeout', type: 'string', value: 'SECONDS', help: 'how long Pageant may take to answer one request (default 60)' },
+  ],
+  positionals: 0,
+}
+
+/** `pageant-relay [flags]` */
+export async function main(argv: readonly string[], io: RelayIo): Promise<number> {
+  const parsed = parseCli(cli, argv, io)
+  if (!parsed.ok) return parsed.code
+  const { flags } = parsed
+  const verbose = flags.v === true
+  let log: Log
+  try {
+    log = createLog(flags.logfile ? logFile(flags.logfile as string) : io.stderr, cli.name, verbose)
+  } catch (err) {
+    io.stderr.write(`${cli.name}: cannot open the log file: ${messageOf(err)}\n`)
+    return ExitCode.USAGE
+  }
+  const mode = (flags.transport ?? 'auto') as TransportMode
+  const timeoutSeconds = Number(flags.timeout ?? 60)
+  if (!['auto', 'pipe', 'wmcopydata'].includes(mode) || !(timeoutSeconds > 0)) {
+    log.error(`bad --transport (auto, pipe or wmcopydata) or --timeout (seconds > 0)`)
+    return ExitCode.USAGE
+  }
+
+  if (flags.gpg) return relayGpg(flags.gpg as string, flags.gpgConfigBasepath as string | undefined, io, log)
+
+  if (process.platform !== 'win32' && !flags.ssh) {
+    log.error('Pageant exists only on Windows: run pageant-relay.exe (from WSL too), or pass --ssh SOCKET')
+    return ExitCode.UNAVAILABLE
+  }
+  const transport = new PageantTransport({
+    mode,
+    pipeName: flags.ssh as string | undefined,
+    timeoutMs: timeoutSeconds * 1000,
+    log,
+  })
+  try {
+    return await relayAgent(io, (request) => transport.query(request.bytes), { log })
+  } finally {
+    transport.close()
+  }
+}
+
+async function relayGpg(name: string, basepath: string | undefined, io: RelayIo, log: Log): Promise<number> {
+  try {
+    const socket = await connectAssuan(gpgSocketPath(name, basepath, io.env))
+    return await pump(io, socket, { halfClose: true, log })
+  } catch (err) {
+    const e = err instanceof RelayError ? err : new RelayError(messageOf(err))
+    log.error(e.message)
+    return e.exitCode
+  }
+}
+
+function logFile(path: string) {
+  return syncWriter(fs.openSync(path, 'a', 0o600))
+}
+
+export const pageantRelay: RelayDefinition = {
+  name: cli.name,
+  summary: 'SSH agent requests on stdin/stdout -> PuTTY Pageant (named pipe or WM_COPYDATA); replaces wsl2-ssh-pageant',
+  main,
+}

@@ -1,0 +1,67 @@
+import { koffi } from './koffi.js'
+
+/**
+ * user32 window lookup and WM_COPYDATA, the message Pageant has answered
+ * since PuTTY 0.5x. SendMessageTimeout (never plain SendMessage) so a hung
+ * Pageant window cannot hang the relay, and called on a koffi worker thread
+ * so the event loop keeps running while Pageant works.
+ */
+
+const WM_COPYDATA = 0x004a
+const SMTO_BLOCK = 0x0001
+const SMTO_ABORTIFHUNG = 0x0002
+
+let api: ReturnType<typeof bind> | undefined
+
+async function bind() {
+  const ffi = await koffi()
+  const user32 = ffi.load('user32.dll')
+  const kernel32 = ffi.load('kernel32.dll')
+  ffi.struct('RELAYKIT_COPYDATASTRUCT', {
+    dwData: 'uintptr_t',
+    cbData: 'uint32_t',
+    lpData: 'const char *',
+  })
+  return {
+    FindWindowW: user32.func('void * __stdcall FindWindowW(const char16_t *lpClassName, const char16_t *lpWindowName)'),
+    SendMessageTimeoutW: user32.func(
+      'intptr_t __stdcall SendMessageTimeoutW(void *hWnd, uint32_t Msg, uintptr_t wParam, RELAYKIT_COPYDATASTRUCT *lParam, uint32_t fuFlags, uint32_t uTimeout, _Out_ uintptr_t *lpdwResult)',
+    ),
+    GetLastError: kernel32.func('uint32_t __stdcall GetLastError()'),
+  }
+}
+
+/** The top-level window with this class and title, or null. */
+export async function findWindow(className: string, title: string): Promise<unknown> {
+  api ??= bind()
+  const w = await api
+  return (w.FindWindowW(className, title) as unknown) ?? null
+}
+
+/** What a WM_COPYDATA exchange gave. */
+export interface CopyDataResult {
+  /** SendMessageTimeout succeeded (the window answered in time). */
+  delivered: boolean
+  /** The window procedure's return value. */
+  result: bigint | number
+  /** GetLastError after a failure (1460 = ERROR_TIMEOUT). */
+  error: number
+}
+
+/**
+ * Send WM_COPYDATA with `dwData` and the NUL-terminated ASCII `text` as its
+ * payload, waiting at most `timeoutMs`.
+ */
+export async function sendCopyData(hwnd: unknown, dwData: number, text: string, timeoutMs: number): Promise<CopyDataResult> {
+  api ??= bind()
+  const w = await api
+  const cds = { dwData, cbData: Buffer.byteLength(text, 'latin1') + 1, lpData: text }
+  const out = [0]
+  const ret = await new Promise<bigint | number>((resolve, reject) => {
+    w.SendMessageTimeoutW.async(hwnd, WM_COPYDATA, 0, cds, SMTO_BLOCK | SMTO_ABORTIFHUNG, timeoutMs, out, (err: unknown, value: bigint | number) =>
+      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(value),
+    )
+  })
+  const delivered = ret !== 0 && ret !== 0n
+  return { delivered, result: out[0] ?? 0, error: delivered ? 0 : (w.GetLastError() as number) }
+}
