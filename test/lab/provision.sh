@@ -121,6 +121,10 @@ step_prefix() {
   say "creating $WINEPREFIX (wineboot takes 5-20 s)"
   mkdir -p "$WINEPREFIX"
   : >"$log"
+  # While building the prefix only: no desktop menu entries in $HOME.
+  local -x WINEDLLOVERRIDES="$WINEDLLOVERRIDES;winemenubuilder.exe=d"
+  # Note: this stops any wineserver of the prefix at the end (tests using the
+  # lab at that moment lose their Wine processes).
   # The first wine process of a wineserver session starts Wine's services
   # (services.exe, winedevice.exe, ...) and they inherit its stdio. If that were
   # a pipe or $(...), its reader would never see EOF. So: start a persistent
