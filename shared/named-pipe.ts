@@ -23,7 +23,9 @@ export function normalizePipeName(name: string): string {
 
 export function connectPipe(name: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ path: normalizePipeName(name) })
+    // allowHalfOpen: do not let Node answer the server's EOF with a
+    // shutdown that named pipes do not have.
+    const socket = net.connect({ path: normalizePipeName(name), allowHalfOpen: true })
     socket.once('connect', () => {
       socket.removeListener('error', reject)
       resolve(socket)

@@ -60,21 +60,33 @@ export const defaultSettleTiming: SettleTiming = {
 // not keep the relay alive.
 const CHANNEL_FLUSH_MS = 2_000
 
-/**
- * End a writable and wait until what it holds is flushed, it fails, or
- * `timeoutMs` passes (then it is destroyed). Never rejects.
- */
-export function endWritable(stream: Writable, timeoutMs?: number): Promise<void> {
+/** End a writable and wait until what it holds is flushed or it fails. Never rejects. */
+export function endWritable(stream: Writable): Promise<void> {
   return new Promise((resolve) => {
     if (stream.destroyed || stream.writableFinished) return resolve()
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => stream.destroy(), timeoutMs)
-    const done = () => {
-      clearTimeout(timer)
-      resolve()
-    }
+    const done = () => resolve()
     stream.once('close', done)
     stream.once('error', done)
     stream.end(done)
+  })
+}
+
+/**
+ * Let what was written to the channel drain (bounded), then close it. Never
+ * `end()` here: a named pipe has no half-close, and asking libuv for one
+ * only earns an error after the fact.
+ */
+function flushThenDestroy(channel: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      channel.destroy()
+      resolve()
+    }
+    const timer = setTimeout(done, CHANNEL_FLUSH_MS)
+    if (channel.destroyed || channel.writableLength === 0) return done()
+    channel.once('drain', done)
+    channel.once('close', done)
   })
 }
 
@@ -108,10 +120,7 @@ export function pump(
       stdin.pause()
       // Whatever was already handed to either side is delivered before the
       // exit code is: never lose bytes that were accepted.
-      void Promise.all([
-        endWritable(stdout),
-        endWritable(channel, CHANNEL_FLUSH_MS).then(() => channel.destroy()),
-      ]).then(() => resolve(code))
+      void Promise.all([endWritable(stdout), flushThenDestroy(channel)]).then(() => resolve(code))
     }
 
     const arm = (ms: number) => {
@@ -135,6 +144,7 @@ export function pump(
     })
     channel.once('end', () => finish(ExitCode.OK, 'channel closed'))
     channel.on('error', (err) => {
+      if (finished) return
       if (isClosedByPeer(err)) finish(ExitCode.OK, `channel closed (${messageOf(err)})`)
       else {
         log.error(`channel failed: ${messageOf(err)}`)

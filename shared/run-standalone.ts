@@ -9,7 +9,9 @@ import { openStdio } from './stdio.js'
  * The relay resolves only after stdout is flushed, so exiting then loses no
  * data; exiting explicitly (rather than waiting for the loop to drain) is
  * what stops a stdin read still parked in a worker thread (Windows, `fs`
- * stdio) from keeping a finished relay alive.
+ * stdio) from keeping a finished relay alive. On Windows even
+ * `process.exit()` waits for that thread, so there the process is
+ * terminated instead while stdin is still open.
  */
 export async function runStandalone(main: RelayMain, argv: readonly string[]): Promise<never> {
   const io = { ...openStdio(), env: process.env }
@@ -19,6 +21,10 @@ export async function runStandalone(main: RelayMain, argv: readonly string[]): P
   } catch (err) {
     io.stderr.write(`relaykit: internal error: ${err instanceof Error ? (err.stack ?? err.message) : messageOf(err)}\n`)
     code = ExitCode.ERROR
+  }
+  if (process.platform === 'win32' && !io.stdin.readableEnded) {
+    const { terminateSelf } = await import('./win32/process.js')
+    await terminateSelf(code).catch(() => process.exit(code))
   }
   process.exit(code)
 }

@@ -28,7 +28,25 @@ export interface Stdio {
 
 /** Open fd 0, 1 and 2 for relaying. */
 export function openStdio(platform: NodeJS.Platform = process.platform): Stdio {
-  return { stdin: openStdin(platform), stdout: openStdout(platform), stderr: syncWriter(2) }
+  const stdio = { stdin: openStdin(platform), stdout: openStdout(platform), stderr: syncWriter(2) }
+  if (platform === 'win32') replaceThrowingGetters(stdio)
+  return stdio
+}
+
+/**
+ * Node's own code reads `process.stderr` behind our back: every
+ * `net.Socket#destroy()` does. Where that getter throws EBADF (Wine, odd
+ * hosts), destroying any socket would fail, so a throwing getter is
+ * replaced with our working stream.
+ */
+function replaceThrowingGetters(stdio: Stdio): void {
+  for (const name of ['stdout', 'stderr'] as const) {
+    try {
+      void process[name]
+    } catch {
+      Object.defineProperty(process, name, { value: stdio[name], configurable: true, writable: true })
+    }
+  }
 }
 
 /** A writable that writes straight to `fd`; for small diagnostics only. */
