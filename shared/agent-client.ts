@@ -23,8 +23,23 @@ export class AgentStreamClient {
     this.#timeoutMs = options.timeoutMs
   }
 
-  /** Send one whole message; resolves to the whole answer. Callers must not overlap calls. */
+  /**
+   * Send one whole message; resolves to the whole answer. Callers must not
+   * overlap calls. A kept connection may have died since the last answer
+   * (the agent restarted): then the request is sent once more on a new one.
+   */
   async query(request: Buffer): Promise<Buffer> {
+    const reused = this.#stream !== undefined
+    try {
+      return await this.#exchange(request)
+    } catch (err) {
+      const connectionLost = err instanceof RelayError && (err.exitCode === ExitCode.UNAVAILABLE || err.exitCode === ExitCode.ERROR)
+      if (!reused || !connectionLost) throw err
+      return this.#exchange(request)
+    }
+  }
+
+  async #exchange(request: Buffer): Promise<Buffer> {
     const stream = this.#stream ?? (await this.#open())
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {

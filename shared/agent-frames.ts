@@ -73,6 +73,16 @@ export interface AgentFrame {
 /** A peer sent something that is not a valid agent message stream. */
 export class FrameError extends Error {
   override name = 'FrameError'
+  /**
+   * @param complete whole messages that arrived in the same chunk before
+   *   the bad one: they are valid and still deserve an answer.
+   */
+  constructor(
+    message: string,
+    readonly complete: readonly AgentFrame[] = [],
+  ) {
+    super(message)
+  }
 }
 
 /** `00 00 00 01 05`: what an agent answers when it cannot do something. */
@@ -121,8 +131,9 @@ export class FrameParser {
 
   /**
    * Add bytes; returns every message they complete, in order.
-   * Throws {@link FrameError} on a zero or oversized length; the parser is
-   * then unusable (the stream has lost its framing).
+   * Throws {@link FrameError} on a zero or oversized length (carrying the
+   * whole messages that preceded it); the parser is then unusable (the
+   * stream has lost its framing).
    */
   push(chunk: Buffer): AgentFrame[] {
     if (this.#failed) throw new FrameError('agent message stream already failed')
@@ -133,7 +144,7 @@ export class FrameParser {
     for (;;) {
       if (this.#need === 0) {
         if (this.#size < HEADER_LEN) break
-        this.#need = HEADER_LEN + this.#checkLength(this.#peekLength())
+        this.#need = HEADER_LEN + this.#checkLength(this.#peekLength(), frames)
       }
       if (this.#size < this.#need) break
       const bytes = this.#take(this.#need)
@@ -143,16 +154,14 @@ export class FrameParser {
     return frames
   }
 
-  #checkLength(length: number): number {
+  #checkLength(length: number, complete: AgentFrame[]): number {
     if (length === 0) {
       this.#poison()
-      throw new FrameError('agent message with length 0 (a message holds at least its type byte)')
+      throw new FrameError('agent message with length 0 (a message holds at least its type byte)', complete)
     }
     if (length > this.maxLength) {
       this.#poison()
-      throw new FrameError(
-        `agent message of ${length} bytes exceeds the limit of ${this.maxLength} bytes`,
-      )
+      throw new FrameError(`agent message of ${length} bytes exceeds the limit of ${this.maxLength} bytes`, complete)
     }
     return length
   }

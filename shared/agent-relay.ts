@@ -104,6 +104,7 @@ export function relayAgent(
       try {
         queue.push(...parser.push(chunk))
       } catch (err) {
+        if (err instanceof FrameError) queue.push(...err.complete)
         log.error(`${messageOf(err)}; closing the session (the stream lost its framing)`)
         inputDone = err instanceof FrameError ? ExitCode.PROTOCOL : ExitCode.ERROR
         stdin.pause()

@@ -2,6 +2,7 @@ import { ExitCode } from './exit-codes.js'
 import type { RelayMain } from './relay.js'
 import { messageOf } from './relay-error.js'
 import { openStdio } from './stdio.js'
+import { koffiLoaded } from './win32/koffi.js'
 
 /**
  * Run a relay as its own process: real stdio in, exit code out.
@@ -10,8 +11,10 @@ import { openStdio } from './stdio.js'
  * data; exiting explicitly (rather than waiting for the loop to drain) is
  * what stops a stdin read still parked in a worker thread (Windows, `fs`
  * stdio) from keeping a finished relay alive. On Windows even
- * `process.exit()` waits for that thread, so there the process is
- * terminated instead while stdin is still open.
+ * `process.exit()` waits for that thread, and once koffi is loaded Node's
+ * exit trips over the stdio handles (`Failed to sync '<stdout>'`, a wrong
+ * exit code); in those cases the process is terminated instead, with the
+ * exit code it earned, everything having been flushed already.
  */
 export async function runStandalone(main: RelayMain, argv: readonly string[]): Promise<never> {
   const io = { ...openStdio(), env: process.env }
@@ -22,7 +25,7 @@ export async function runStandalone(main: RelayMain, argv: readonly string[]): P
     io.stderr.write(`relaykit: internal error: ${err instanceof Error ? (err.stack ?? err.message) : messageOf(err)}\n`)
     code = ExitCode.ERROR
   }
-  if (process.platform === 'win32' && !io.stdin.readableEnded) {
+  if (process.platform === 'win32' && (!io.stdin.readableEnded || koffiLoaded())) {
     const { terminateSelf } = await import('./win32/process.js')
     await terminateSelf(code).catch(() => process.exit(code))
   }

@@ -38,7 +38,16 @@ export class PageantTransport {
     try {
       return await (await this.#pipeClient()).query(request)
     } catch (err) {
-      if (mode === 'pipe' || !pipeMissing(err)) throw err
+      if (!pipeMissing(err)) throw err
+      if (this.#options.pipeName) {
+        throw new RelayError(`no agent listens on ${this.#options.pipeName}: is it running?`, ExitCode.UNAVAILABLE)
+      }
+      if (mode === 'pipe') {
+        throw new RelayError(
+          `Pageant is not running: no pipe ${await this.#pipeName} (Pageant before 0.75 has no pipe: use --transport wmcopydata)`,
+          ExitCode.UNAVAILABLE,
+        )
+      }
       log.debug('no Pageant pipe; trying WM_COPYDATA')
     }
     if (!(await pageantWindow())) {

@@ -14,3 +14,8 @@ export function koffi(): Promise<KoffiModule> {
   if (!loaded) loaded = import('koffi').then((m) => m.default as KoffiModule)
   return loaded
 }
+
+/** Whether anything has loaded koffi in this process. */
+export function koffiLoaded(): boolean {
+  return loaded !== undefined
+}

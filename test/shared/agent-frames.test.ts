@@ -104,3 +104,10 @@ t.test('never holds more than one incomplete message', async (t) => {
   t.ok(peak < AGENT_MAX_LEN + 4, `peak ${peak} stays below the limit plus header`)
   t.equal(p.buffered, 0)
 })
+
+t.test('a bad length keeps the whole messages that came before it in the same chunk', async (t) => {
+  const p = new FrameParser()
+  const err = t.throws(() => p.push(Buffer.concat([sample[0] as Buffer, Buffer.from([0xff, 0, 0, 0])]))) as FrameError
+  t.type(err, FrameError)
+  t.same(err.complete.map((f) => f.type), [11])
+})

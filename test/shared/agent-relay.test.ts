@@ -56,6 +56,10 @@ t.test('an oversized or zero length on stdin is a protocol error after earlier a
   t.same(m.stdout(), answer, 'the request before the garbage was answered')
   t.match(m.stderr(), /exceeds the limit of 262144 bytes/)
 
+  const same = run(async () => answer, [Buffer.concat([identities, Buffer.from([0, 0, 0, 0])])])
+  t.equal(await same.result, ExitCode.PROTOCOL)
+  t.same(same.m.stdout(), answer, 'a request in the same chunk as the garbage is still answered')
+
   const z = run(async () => answer, [Buffer.from([0, 0, 0, 0])])
   t.equal(await z.result, ExitCode.PROTOCOL)
 })

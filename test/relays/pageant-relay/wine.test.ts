@@ -1,0 +1,123 @@
+/**
+ * pageant-relay for real: the built relaykit-win-x64.exe under Wine against
+ * PuTTY 0.78's Pageant, over both of Pageant's doors, reached from Linux
+ * OpenSSH through socat as in the WSL2 recipe.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { AGENT_FAILURE_FRAME, AgentMessage, FrameParser, encodeFrame } from '../../../shared/agent-frames.js'
+import { agentClientLoad } from '../../fixtures/agent-load.js'
+import { builtExecutable } from '../../fixtures/built.js'
+import { run, sshAdd, startSshd } from '../../fixtures/openssh.js'
+import { shortTempDir } from '../../fixtures/temp-dir.js'
+import { startWineRelay, wineSocat } from '../../fixtures/wine-relay.js'
+import { ensureWineServer, requireLab, startPageant } from '../../fixtures/winlab.js'
+
+const identities = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
+const PAGEANT_WAIT = { timeoutMs: 600_000 }
+
+const lab = requireLab(t)
+if (lab) {
+  ensureWineServer(lab)
+  const exe = builtExecutable('win-x64')
+  const pub = fs.readFileSync(path.join(lab.keysDir, 'id_ed25519.pub'), 'utf8').trim()
+
+  t.test('one key, both transports', async (t) => {
+    const pageant = await startPageant(lab, [path.join(lab.keysDir, 'id_ed25519.ppk')], { t, ...PAGEANT_WAIT })
+    t.teardown(() => pageant.stop())
+    const fp = (await run('ssh-keygen', ['-l', '-f', path.join(lab.keysDir, 'id_ed25519.pub')])).stdout.split(' ')[1] as string
+
+    t.test('the computed pipe name is the one Pageant writes with --openssh-config', async (t) => {
+      const r = startWineRelay(t, lab, ['pageant-relay', '-v', '--transport', 'pipe'])
+      r.child.stdin?.end(identities)
+      const { code, stdout, stderr } = await r.done
+      t.equal(code, 0, stderr)
+      t.equal(stdout[4], AgentMessage.SSH_AGENT_IDENTITIES_ANSWER)
+      const computed = /Pageant pipe: (\S+)/.exec(stderr)?.[1]
+      t.equal(computed, pageant.pipeName)
+    })
+
+    for (const transport of ['pipe', 'wmcopydata']) {
+      t.test(`--transport ${transport}: ssh-add, ssh login, ssh -A`, async (t) => {
+        const dir = shortTempDir(t)
+        const sock = path.join(dir, 'agent.sock')
+        await wineSocat(t, lab, sock, `${lab.wine64} ${exe} pageant-relay --transport ${transport}`)
+        t.match((await sshAdd(sock, ['-l'])).stdout, fp, 'ssh-add -l')
+        t.equal((await sshAdd(sock, ['-L'])).stdout.trim(), pub, 'ssh-add -L')
+        const sshd = await startSshd(t, dir, pub)
+        t.equal((await sshd.ssh(sock, [], 'echo signed')).stdout.trim(), 'signed', 'ssh login signs with the Pageant key')
+        t.match((await sshd.ssh(sock, ['-A'], 'ssh-add -l')).stdout, fp, 'the forwarded agent lists it on the far side')
+      })
+    }
+
+    t.test('32 parallel clients x 50 requests over WM_COPYDATA: no failure', async (t) => {
+      const dir = shortTempDir(t)
+      const sock = path.join(dir, 'agent.sock')
+      await wineSocat(t, lab, sock, `${lab.wine64} ${exe} pageant-relay --transport wmcopydata`)
+      const result = await agentClientLoad(sock, { clients: 32, requestsPerClient: 50 })
+      t.equal(result.failures, 0, result.errors.slice(0, 3).join('; '))
+      t.equal(result.answered, 1600)
+    })
+
+    t.test('garbage and oversized messages end the session with exit 5 after earlier answers', async (t) => {
+      const r = startWineRelay(t, lab, ['pageant-relay'])
+      const oversized = Buffer.from([0x00, 0x04, 0x00, 0x01, 13]) // 256 KiB + 1
+      r.child.stdin?.end(Buffer.concat([identities, oversized]))
+      const { code, stdout, stderr } = await r.done
+      t.equal(code, 5)
+      t.equal(stdout[4], AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, 'the first request was answered')
+      t.match(stderr, /exceeds the limit of 262144 bytes/)
+    })
+
+  })
+
+  t.test('Pageant killed mid-session: FAILURE, the session goes on, exit 0', async (t) => {
+    for (const transport of ['pipe', 'wmcopydata']) {
+      const pageant = await startPageant(lab, [path.join(lab.keysDir, 'id_ed25519.ppk')], { t, ...PAGEANT_WAIT })
+      const r = startWineRelay(t, lab, ['pageant-relay', '--transport', transport])
+      const parser = new FrameParser()
+      const answers: number[] = []
+      r.child.stdout?.on('data', (d: Buffer) => answers.push(...parser.push(d).map((f) => f.type)))
+      r.child.stdin?.write(identities)
+      while (answers.length < 1) await new Promise((res) => setTimeout(res, 50))
+      await pageant.stop()
+      r.child.stdin?.end(identities)
+      const { code, stderr } = await r.done
+      t.equal(code, 0, `${transport}: exit 0`)
+      t.same(answers, [AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, AgentMessage.SSH_AGENT_FAILURE], `${transport}: answer, then FAILURE`)
+      t.match(stderr, /Pageant is not running|closed the connection/, transport)
+    }
+  })
+
+  t.test('Pageant not running: a clear message and FAILURE answers, no hang', async (t) => {
+    const r = startWineRelay(t, lab, ['pageant-relay'])
+    r.child.stdin?.end(Buffer.concat([identities, identities]))
+    const { code, stdout, stderr } = await r.done
+    t.equal(code, 0)
+    t.same(stdout, Buffer.concat([AGENT_FAILURE_FRAME, AGENT_FAILURE_FRAME]))
+    t.match(stderr, /Pageant is not running: no pipe \\\\\.\\pipe\\pageant\.\S+ and no window of class Pageant/)
+  })
+
+  t.test('identities answer over 8 KiB (where the Go bridges stop) arrives intact on both transports', async (t) => {
+    const dir = shortTempDir(t)
+    const keys: string[] = []
+    for (let i = 0; i < 12; i++) {
+      const key = path.join(dir, `k${i}`)
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `key-${i}-${'x'.repeat(1000)}`, '-f', key])
+      await run('puttygen', [key, '-O', 'private', '-o', `${key}.ppk`])
+      keys.push(`${key}.ppk`)
+    }
+    const pageant = await startPageant(lab, keys, { t, ...PAGEANT_WAIT })
+    t.teardown(() => pageant.stop())
+    for (const transport of ['pipe', 'wmcopydata']) {
+      const r = startWineRelay(t, lab, ['pageant-relay', '--transport', transport])
+      r.child.stdin?.end(identities)
+      const { code, stdout } = await r.done
+      t.equal(code, 0)
+      t.ok(stdout.length > 8192, `${transport}: answer of ${stdout.length} bytes`)
+      t.equal(stdout.readUInt32BE(5), 12, `${transport}: all 12 keys`)
+      for (let i = 0; i < 12; i++) t.ok(stdout.includes(Buffer.from(`key-${i}-xxx`)), `${transport}: key ${i}`)
+    }
+  })
+}
