@@ -24,7 +24,8 @@ import { isClosedByPeer, messageOf } from './relay-error.js'
  * tracks whether a request is outstanding (bytes written to the channel
  * since it last sent anything): if one is, it waits up to `replyWaitMs` for
  * the answer to start and ends once the channel has been quiet for
- * `quietMs`; if none is, `-ei` ends at once and the default ends after
+ * `quietMs`; if none is, `-ei` ends at once (after `quietMs` if `onStdinEnd`
+ * sent an EOF message, which may draw an answer) and the default ends after
  * `idleMs` of silence. `exitOnChannelEof` (`-ep`) without `-ei` keeps the
  * peer behaviour: wait for the channel's EOF however long it takes.
  */
@@ -130,7 +131,10 @@ export function pump(
     }
     const settle = () => {
       if (outstanding) arm(timing.replyWaitMs)
-      else arm(options.exitOnStdinEof ? 0 : timing.idleMs)
+      // An EOF message (-s) may draw a last answer from message-mode servers:
+      // give it a moment, not the long wait a real request gets.
+      else if (options.exitOnStdinEof) arm(options.onStdinEnd ? timing.quietMs : 0)
+      else arm(timing.idleMs)
     }
 
     channel.on('data', (chunk: Buffer) => {
