@@ -1,0 +1,164 @@
+/**
+ * Small measuring tools for the benchmarks. Every figure is a median over
+ * repetitions, and is reported next to a baseline measured in the same run:
+ * these machines are shared and noisy, ratios travel better than times.
+ */
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import { AgentMessage, FrameParser, encodeFrame } from '../shared/agent-frames.js'
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] ?? NaN
+}
+
+export const now = (): number => Number(process.hrtime.bigint()) / 1e6
+
+/** One line of the report. `baseline` names the row this one is compared with. */
+export interface Row {
+  group: string
+  name: string
+  value: number
+  unit: string
+  baseline?: string
+  /** value / baseline value (for times and memory: how many times the cost). */
+  ratio?: number
+}
+
+export class Report {
+  readonly rows: Row[] = []
+  add(group: string, name: string, value: number, unit: string, baseline?: string): Row {
+    const base = baseline ? this.rows.find((r) => r.group === group && r.name === baseline) : undefined
+    const row: Row = { group, name, value, unit, ...(base ? { baseline, ratio: value / base.value } : {}) }
+    this.rows.push(row)
+    process.stderr.write(`  ${group} | ${name}: ${value.toFixed(unit === 'MiB/s' ? 1 : 2)} ${unit}${row.ratio ? ` (x${row.ratio.toFixed(2)} of ${baseline})` : ''}\n`)
+    return row
+  }
+}
+
+const identities = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
+
+function connect(path: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(path, () => resolve(s))
+    s.once('error', reject)
+  })
+}
+
+function ask(s: net.Socket, parser: FrameParser): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      const frames = parser.push(d)
+      if (frames.length === 0) return
+      s.removeListener('data', onData)
+      if (frames[0]?.type !== AgentMessage.SSH_AGENT_IDENTITIES_ANSWER) reject(new Error(`answer type ${frames[0]?.type}`))
+      else resolve()
+    }
+    s.on('data', onData)
+    s.write(identities)
+  })
+}
+
+/** Median ms per REQUEST_IDENTITIES, `n` of them on one connection. */
+export async function perRequest(socket: string, n: number): Promise<number> {
+  const s = await connect(socket)
+  const parser = new FrameParser()
+  const times: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = now()
+    await ask(s, parser)
+    times.push(now() - t0)
+  }
+  s.destroy()
+  return median(times)
+}
+
+/** Median ms for connect + one request + close, `n` times in a row. */
+export async function connectRequestClose(socket: string, n: number): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = now()
+    const s = await connect(socket)
+    await ask(s, new FrameParser())
+    s.destroy()
+    times.push(now() - t0)
+  }
+  return median(times)
+}
+
+/** A Unix socket that swallows `total` bytes per connection, then closes it. */
+export function sink(path: string, total: number): Promise<net.Server> {
+  const server = net.createServer((c) => {
+    let got = 0
+    c.on('data', (d: Buffer) => {
+      got += d.length
+      if (got >= total) c.end()
+    })
+    c.on('error', () => {})
+  })
+  return new Promise((resolve) => server.listen(path, () => resolve(server)))
+}
+
+/** Send `total` bytes into `socket`; MiB/s until the far side closes. */
+export async function sendThrough(socket: string, total: number): Promise<number> {
+  const s = await connect(socket)
+  const chunk = Buffer.alloc(256 * 1024, 0x5a)
+  const t0 = now()
+  await new Promise<void>((resolve) => {
+    let sent = 0
+    s.on('close', () => resolve())
+    s.on('error', () => {})
+    s.resume()
+    const pump = () => {
+      while (sent < total) {
+        sent += chunk.length
+        if (!s.write(chunk)) return void s.once('drain', pump)
+      }
+    }
+    pump()
+  })
+  return total / (1 << 20) / ((now() - t0) / 1000)
+}
+
+/** Median wall time of running a command to completion, `n` times. */
+export async function startupMs(cmd: string, args: string[], n: number, env: NodeJS.ProcessEnv): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = now()
+    await new Promise<void>((resolve, reject) => {
+      const c = spawn(cmd, args, { stdio: 'ignore', env })
+      c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}`))))
+      c.on('error', reject)
+    })
+    times.push(now() - t0)
+  }
+  return median(times)
+}
+
+/** Peak resident memory (VmHWM, MiB) of a running process, read from /proc just before it exits. */
+export function watchPeakRss(pid: number): () => number {
+  let peak = 0
+  const read = () => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+      if (m) peak = Math.max(peak, Number(m[1]) / 1024)
+    } catch {
+      // gone
+    }
+  }
+  read()
+  const timer = setInterval(read, 10)
+  return () => {
+    clearInterval(timer)
+    return peak
+  }
+}
+
+/** An environment without what skews start-up times (see BUILD.md) or leaks tap's loaders. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra }
+  delete env.NODE_EXTRA_CA_CERTS
+  delete env.NODE_OPTIONS
+  return env
+}

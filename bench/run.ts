@@ -1,0 +1,68 @@
+/**
+ * `npm run bench`: benchmarks, not tests. They print figures and never fail
+ * on a timing. Results: bench/results/latest.json and latest.md.
+ * BENCH_QUICK=1 runs fewer repetitions (for a smoke run).
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { builtExecutable, repoRoot } from '../test/fixtures/built.js'
+import { labStatus } from '../test/fixtures/winlab.js'
+import { benchLinux } from './linux.js'
+import { Report, type Row } from './measure.js'
+import { benchWine } from './wine.js'
+
+async function main(): Promise<number> {
+  const quick = process.env.BENCH_QUICK === '1'
+  const report = new Report()
+  process.stderr.write(`relaykit bench on ${os.cpus().length}x ${os.cpus()[0]?.model ?? 'cpu'}, ${quick ? 'quick' : 'full'} run\n`)
+
+  await benchLinux(report, {
+    exe: builtExecutable('linux-x64'),
+    requests: quick ? 200 : 1000,
+    connections: quick ? 30 : 100,
+    throughputMiB: quick ? 64 : 256,
+    startups: quick ? 10 : 25,
+  })
+
+  const lab = labStatus()
+  if (lab.ready) {
+    await benchWine(report, lab.env, {
+      exe: builtExecutable('win-x64'),
+      requests: quick ? 100 : 500,
+      connections: quick ? 10 : 30,
+      throughputMiB: quick ? 64 : 256,
+    })
+  } else {
+    process.stderr.write(`Windows benchmarks skipped: ${lab.reason}\n`)
+  }
+
+  const dir = path.join(repoRoot, 'bench', 'results')
+  fs.mkdirSync(dir, { recursive: true })
+  const meta = { date: new Date().toISOString(), machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.release()}`, quick }
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ ...meta, rows: report.rows }, null, 2) + '\n')
+  fs.writeFileSync(path.join(dir, 'latest.md'), markdown(meta, report.rows))
+  process.stderr.write(`wrote ${path.relative(process.cwd(), dir)}/latest.{json,md}\n`)
+  return 0
+}
+
+function markdown(meta: { date: string; machine: string }, rows: readonly Row[]): string {
+  const lines = [`Measured ${meta.date} on ${meta.machine}. Medians; ratio = value / baseline in the same run.`, '']
+  for (const group of [...new Set(rows.map((r) => r.group))]) {
+    lines.push(`### ${group}`, '', '| | value | ratio |', '|---|---|---|')
+    for (const r of rows.filter((x) => x.group === group)) {
+      const v = r.unit === 'MiB/s' ? r.value.toFixed(1) : r.value.toFixed(2)
+      lines.push(`| ${r.name} | ${v} ${r.unit} | ${r.ratio ? `x${r.ratio.toFixed(2)} of ${r.baseline}` : 'baseline'} |`)
+    }
+    lines.push('')
+  }
+  return lines.join('\n')
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.exit(1)
+  },
+)

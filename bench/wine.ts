@@ -1,0 +1,122 @@
+/**
+ * Windows benchmarks under Wine: relaykit-win-x64.exe (npiperelay and
+ * pageant-relay over both transports) against the real Pageant and against a
+ * direct Wine client (node.exe talking to the pipe itself), in one run.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  type LabEnv,
+  ensureWineServer,
+  runWine,
+  spawnWine,
+  startPageant,
+  uniquePipeName,
+  wineEnv,
+  winPath,
+} from '../test/fixtures/winlab.js'
+import { type Report, connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
+import { socat, stopAll } from './processes.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+// lib/bench/*.js at run time; the .cjs fixtures stay in the source tree.
+const source = (rel: string) => path.resolve(here, '..', '..', rel)
+const forward = (pipe: string) => pipe.replace(/\\/g, '/')
+
+export interface WineOptions {
+  exe: string
+  requests: number
+  connections: number
+  throughputMiB: number
+}
+
+async function direct(lab: LabEnv, env: Record<string, string>): Promise<number> {
+  const r = await runWine(lab, lab.nodeExe, [winPath(source('bench/fixtures/pipe-client.cjs'))], { env, timeoutMs: 600_000 })
+  const v = Number(r.stdout)
+  if (r.code !== 0 || !Number.isFinite(v)) throw new Error(`direct client failed: ${r.stdout} ${r.stderr}`)
+  return v
+}
+
+export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Promise<void> {
+  ensureWineServer(lab)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rkw-'))
+  const env = wineEnv(lab)
+  const pageant = await startPageant(lab, [path.join(lab.keysDir, 'id_ed25519.ppk')])
+  try {
+    const pipe = pageant.pipeName
+    const socks = {
+      npiperelay: path.join(dir, 'npr.sock'),
+      'pageant-relay pipe': path.join(dir, 'pr-pipe.sock'),
+      'pageant-relay wmcopydata': path.join(dir, 'pr-wm.sock'),
+    }
+    const w = `EXEC:${lab.wine64} ${o.exe}`
+    await socat(socks.npiperelay, `${w} npiperelay -ei -s ${forward(pipe)}`, env)
+    await socat(socks['pageant-relay pipe'], `${w} pageant-relay --transport pipe`, env)
+    await socat(socks['pageant-relay wmcopydata'], `${w} pageant-relay --transport wmcopydata`, env)
+
+    const g1 = `Pageant request, one connection (${o.requests}x, Wine)`
+    report.add(g1, 'direct Wine client', await direct(lab, { PIPE: pipe, MODE: 'requests', N: String(o.requests) }), 'ms')
+    for (const [name, sock] of Object.entries(socks)) {
+      report.add(g1, `socat + ${name}`, await perRequest(sock, o.requests), 'ms', 'direct Wine client')
+    }
+
+    const g2 = `connect + request + close to Pageant (${o.connections}x, Wine)`
+    report.add(g2, 'direct Wine client (no process start)', await direct(lab, { PIPE: pipe, MODE: 'connects', N: String(o.connections) }), 'ms')
+    report.add(g2, 'node.exe started per connection', await nodeExePerConnection(lab, pipe, Math.min(o.connections, 20)), 'ms', 'direct Wine client (no process start)')
+    for (const [name, sock] of Object.entries(socks)) {
+      report.add(g2, `socat + ${name}`, await connectRequestClose(sock, o.connections), 'ms', 'direct Wine client (no process start)')
+    }
+
+    const total = o.throughputMiB << 20
+    const g3 = `one-way throughput into a named pipe (${o.throughputMiB} MiB, Wine)`
+    report.add(g3, 'direct Wine client', await direct(lab, { PIPE: await pipeSink(lab, total), MODE: 'send', TOTAL: String(total) }), 'MiB/s')
+    const relayed = await relayThroughput(lab, o.exe, await pipeSink(lab, total), total)
+    report.add(g3, 'npiperelay (Linux stdin -> Wine -> pipe)', relayed.mibs, 'MiB/s', 'direct Wine client')
+    report.add('peak RSS (Wine)', 'npiperelay moving data', relayed.peakMiB, 'MiB')
+  } finally {
+    await stopAll()
+    await pageant.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** A node.exe pipe server that swallows `total` bytes per connection; resolves to its pipe name. */
+async function pipeSink(lab: LabEnv, total: number): Promise<string> {
+  const pipe = uniquePipeName('bench')
+  const child = spawnWine(lab, lab.nodeExe, [winPath(source('test/relays/npiperelay/fixtures/pipe-server.cjs'))], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { PIPE: pipe, MODE: 'sink-total', TOTAL: String(total) },
+  })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve())
+    child.once('exit', () => reject(new Error('pipe sink exited')))
+  })
+  return pipe
+}
+
+async function relayThroughput(lab: LabEnv, exe: string, pipe: string, total: number): Promise<{ mibs: number; peakMiB: number }> {
+  const child = spawnWine(lab, exe, ['npiperelay', forward(pipe)], { stdio: ['pipe', 'ignore', 'ignore'] })
+  const stop = watchPeakRss(child.pid!)
+  const chunk = Buffer.alloc(256 * 1024, 7)
+  const t0 = now()
+  for (let sent = 0; sent < total; sent += chunk.length) {
+    if (!child.stdin!.write(chunk)) await new Promise((r) => child.stdin!.once('drain', r))
+  }
+  await new Promise((r) => child.once('exit', r))
+  const seconds = (now() - t0) / 1000
+  return { mibs: total / (1 << 20) / seconds, peakMiB: stop() }
+}
+
+/** What a relay written as a plain Node script costs per connection: node.exe start + connect + request. */
+async function nodeExePerConnection(lab: LabEnv, pipe: string, n: number): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = now()
+    await direct(lab, { PIPE: pipe, MODE: 'connects', N: '1' })
+    times.push(now() - t0)
+  }
+  times.sort((a, b) => a - b)
+  return times[Math.floor(times.length / 2)] ?? NaN
+}
