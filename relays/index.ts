@@ -1,10 +1,11 @@
 import type { RelayDefinition } from '../shared/relay.js'
 import { npiperelay } from './npiperelay/main.js'
 import { pageantRelay } from './pageant-relay/main.js'
+import { relayListen } from './relay-listen/main.js'
 import { udsRelay } from './uds-relay/main.js'
 
 /** Every relay the `relaykit` executable can run, by name. */
-export const relays: readonly RelayDefinition[] = [udsRelay, npiperelay, pageantRelay]
+export const relays: readonly RelayDefinition[] = [udsRelay, npiperelay, pageantRelay, relayListen]
 
 /** The relay whose name matches `name` (case-insensitive, `.exe`/`.js` ignored). */
 export function findRelay(name: string): RelayDefinition | undefined {

@@ -10,7 +10,7 @@ import {
 } from './agent-frames.js'
 import { ExitCode } from './exit-codes.js'
 import type { Log } from './log.js'
-import { endWritable } from './pump.js'
+import { endWritable, onEnd } from './pump.js'
 import { isClosedByPeer, messageOf } from './relay-error.js'
 
 /**
@@ -112,7 +112,7 @@ export function relayAgent(
       if (queue.length >= maxQueued) stdin.pause()
       void next()
     })
-    stdin.once('end', () => {
+    onEnd(stdin, () => {
       if (parser.buffered > 0) log.error(`stdin ended inside a message (${parser.buffered} bytes dropped)`)
       inputDone ??= ExitCode.OK
       void next()

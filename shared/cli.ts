@@ -11,8 +11,8 @@ export interface CliSpec {
   /** A few lines on what the relay is for. */
   readonly description: string
   readonly flags: readonly FlagSpec[]
-  /** How many positional arguments are required. */
-  readonly positionals: number
+  /** How many positional arguments are required (`{ min }`: at least that many). */
+  readonly positionals: number | { readonly min: number }
   /** Exit code for a wrong number of arguments (npiperelay: 1, as in Go). */
   readonly wrongArgsCode?: ExitCode
 }
@@ -62,10 +62,11 @@ export function parseCli(spec: CliSpec, argv: readonly string[], io: RelayIo): C
     io.stderr.write(`${spec.name} (relaykit) ${VERSION}\n`)
     return { ok: false, code: ExitCode.OK }
   }
-  if (parsed.positionals.length !== spec.positionals) {
-    io.stderr.write(
-      `${spec.name}: expected ${spec.positionals} argument(s), got ${parsed.positionals.length}\n${usage(spec)}`,
-    )
+  const count = parsed.positionals.length
+  const wanted = spec.positionals
+  if (typeof wanted === 'number' ? count !== wanted : count < wanted.min) {
+    const expected = typeof wanted === 'number' ? `${wanted}` : `at least ${wanted.min}`
+    io.stderr.write(`${spec.name}: expected ${expected} argument(s), got ${count}\n${usage(spec)}`)
     return { ok: false, code: spec.wrongArgsCode ?? ExitCode.USAGE }
   }
   return { ok: true, flags: parsed.flags, args: parsed.positionals }

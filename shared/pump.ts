@@ -61,6 +61,16 @@ export const defaultSettleTiming: SettleTiming = {
 // not keep the relay alive.
 const CHANNEL_FLUSH_MS = 2_000
 
+/**
+ * Run `callback` at the stream's EOF, even if that already happened: a
+ * socket made from fd 0 starts reading at once, so an empty stdin may have
+ * ended before the relay got round to listening.
+ */
+export function onEnd(stream: Readable, callback: () => void): void {
+  if (stream.readableEnded) queueMicrotask(callback)
+  else stream.once('end', callback)
+}
+
 /** End a writable and wait until what it holds is flushed or it fails. Never rejects. */
 export function endWritable(stream: Writable): Promise<void> {
   return new Promise((resolve) => {
@@ -164,7 +174,7 @@ export function pump(
         channel.once('drain', () => stdin.resume())
       }
     })
-    stdin.once('end', () => {
+    onEnd(stdin, () => {
       stdinEnded = true
       log.debug('stdin at EOF')
       if (finished) return

@@ -168,3 +168,17 @@ t.test('backpressure: a slow stdout pauses the channel, nothing is lost', async 
   await new Promise((r) => setImmediate(r))
   t.equal(received, total)
 })
+
+t.test('stdin that ended before the pump started still counts as EOF', async (t) => {
+  const stdin = new PassThrough()
+  stdin.end()
+  stdin.resume()
+  await new Promise((r) => setImmediate(r))
+  t.ok(stdin.readableEnded)
+  const stdout = new PassThrough()
+  const fake = fakeChannel()
+  const result = pump({ stdin, stdout }, fake.channel, { halfClose: true, log: createLog(new PassThrough(), 't', false) })
+  await new Promise((r) => fake.channel.once('finish', r))
+  fake.reply(null)
+  t.equal(await result, ExitCode.OK)
+})

@@ -1,0 +1,190 @@
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import type net from 'node:net'
+import path from 'node:path'
+import { parseCli, type CliSpec } from '../../shared/cli.js'
+import { ExitCode } from '../../shared/exit-codes.js'
+import { createLog, type Log } from '../../shared/log.js'
+import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
+import { RelayError, messageOf } from '../../shared/relay-error.js'
+import { isSea } from '../../shared/sea.js'
+import { syncWriter } from '../../shared/stdio.js'
+import { findRelay } from '../index.js'
+import { Limiter } from './limiter.js'
+import { isLive, listenUnix } from './listen-unix.js'
+import { spawnForConnection } from './spawn-per-connection.js'
+
+export const cli: CliSpec = {
+  name: 'relay-listen',
+  synopsis: '[flags] SOCKET -- RELAY|COMMAND [ARGS...]',
+  description: [
+    'Accepts connections on SOCKET and gives each one its own relay: the listener that',
+    'replaces `socat UNIX-LISTEN:…,fork EXEC:…` and the shell-profile dance around it.',
+    'A relaykit relay of this platform runs in-process (no process per connection);',
+    'anything else (e.g. relaykit.exe from WSL) is spawned per connection, with the',
+    'connection as its stdin/stdout. The socket is private (0600); a stale socket is',
+    'replaced; if a live listener already serves SOCKET, exit 0 at once.',
+    '  relay-listen ~/.ssh/agent.sock -- /mnt/c/tools/relaykit.exe pageant-relay',
+  ].join('\n'),
+  flags: [
+    { name: 'background', type: 'boolean', help: 'detach once listening (for shell profiles)' },
+    { name: 'spawn', type: 'boolean', help: 'always spawn COMMAND per connection, even for a relaykit relay' },
+    { name: 'max-connections', type: 'string', value: 'N', help: 'relays running at once; more connections wait, never dropped (default 64)' },
+    { name: 'logfile', type: 'string', value: 'PATH', help: 'diagnostics to PATH (appended) instead of stderr' },
+  ],
+  positionals: { min: 2 },
+}
+
+/** `relay-listen [flags] SOCKET -- COMMAND…` */
+export async function main(argv: readonly string[], io: RelayIo): Promise<number> {
+  const parsed = parseCli(cli, argv, io)
+  if (!parsed.ok) return parsed.code
+  const { flags } = parsed
+  const [address, ...rest] = parsed.args as [string, ...string[]]
+  const command = rest[0] === '--' ? rest.slice(1) : rest
+  const max = Number(flags['max-connections'] ?? 64)
+  let stderr = io.stderr
+  try {
+    if (flags.logfile) stderr = syncWriter(fs.openSync(flags.logfile as string, 'a', 0o600))
+  } catch (err) {
+    io.stderr.write(`relay-listen: cannot open the log file: ${messageOf(err)}\n`)
+    return ExitCode.USAGE
+  }
+  const log = createLog(stderr, cli.name, flags.v === true)
+  if (command.length === 0 || !Number.isInteger(max) || max < 1) {
+    log.error('give a command after --, and --max-connections a whole number >= 1')
+    return ExitCode.USAGE
+  }
+  if (flags.background) return detach(argv, address, io, log)
+
+  const handler = connectionHandler(command, flags.spawn === true, { log, stderr, env: io.env })
+  const limiter = new Limiter(max)
+  const open = new Set<net.Socket>()
+  let listening
+  try {
+    listening = await listenUnix(
+      address,
+      (socket) => {
+        open.add(socket)
+        socket.once('close', () => open.delete(socket))
+        void limiter.run(() => handler(socket))
+      },
+      log,
+    )
+  } catch (err) {
+    const e = err instanceof RelayError ? err : new RelayError(messageOf(err))
+    log.error(e.message)
+    return e.exitCode
+  }
+  if ('alreadyServed' in listening) {
+    log.debug(`${address} is already served by a live listener`)
+    return ExitCode.OK
+  }
+  const { server } = listening
+  log.debug(`listening on ${address} (${handler.mode}: ${command.join(' ')})`)
+
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log.debug(`${signal}: closing ${address}`)
+      process.removeListener('SIGTERM', stop)
+      process.removeListener('SIGINT', stop)
+      process.removeListener('SIGHUP', stop)
+      server.close()
+      fs.rmSync(address, { force: true })
+      for (const s of open) s.destroy()
+      resolve(ExitCode.OK)
+    }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+    process.on('SIGHUP', stop)
+  })
+}
+
+type Handler = ((socket: net.Socket) => Promise<void>) & { mode: 'in-process' | 'spawn' }
+
+/**
+ * In-process when the command names a relaykit relay that can run here
+ * (`relaykit RELAY …`, `RELAY …`, a link named after one); a Windows .exe
+ * seen from Linux is spawned, like anything else that is not ours.
+ */
+export function connectionHandler(
+  command: readonly string[],
+  forceSpawn: boolean,
+  ctx: { log: Log; stderr: RelayIo['stderr']; env: NodeJS.ProcessEnv },
+): Handler {
+  const inProcess = forceSpawn ? undefined : relayOf(command)
+  if (inProcess) {
+    const { relay, args } = inProcess
+    return Object.assign(
+      async (socket: net.Socket) => {
+        socket.resume()
+        const code = await relay.main(args, { stdin: socket, stdout: socket, stderr: ctx.stderr, env: ctx.env })
+        ctx.log.debug(`${relay.name} ended with exit code ${code}`)
+        socket.destroy()
+      },
+      { mode: 'in-process' as const },
+    )
+  }
+  return Object.assign((socket: net.Socket) => spawnForConnection(socket, command, ctx), { mode: 'spawn' as const })
+}
+
+function relayOf(command: readonly string[]) {
+  const [first, ...rest] = command
+  if (!first) return undefined
+  const base = path.basename(first.replace(/\\/g, '/'))
+  const foreignExe = /\.exe$/i.test(base) && process.platform !== 'win32'
+  if (foreignExe) return undefined
+  const direct = findRelay(base)
+  if (direct && direct.name !== cli.name) return { relay: direct, args: rest }
+  if (/^relaykit(\.exe)?$/i.test(base) && rest[0]) {
+    const named = findRelay(rest[0])
+    if (named && named.name !== cli.name) return { relay: named, args: rest.slice(1) }
+  }
+  return undefined
+}
+
+/**
+ * `--background`: start this same listener detached (own session, no
+ * terminal), wait until it answers on the socket, then return; its startup
+ * errors are shown here, later ones go to --logfile.
+ */
+async function detach(argv: readonly string[], address: string, io: RelayIo, log: Log): Promise<number> {
+  if (fs.existsSync(address) && (await isLive(address))) {
+    log.debug(`${address} is already served by a live listener`)
+    return ExitCode.OK
+  }
+  const args = argv.filter((a) => !/^--?background(=true)?$/.test(a))
+  const self = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string]
+  const invokedAsListener = findRelay(path.basename(self[self.length - 1] as string)) === relayListen
+  const child = spawn(self[0] as string, [...self.slice(1), ...(invokedAsListener ? [] : ['relay-listen']), ...args], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: io.env,
+  })
+  let early = ''
+  child.stderr?.on('data', (d: Buffer) => (early += d.toString()))
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    if (child.exitCode !== null) {
+      io.stderr.write(early)
+      return child.exitCode
+    }
+    if (fs.existsSync(address) && (await isLive(address))) break
+    if (Date.now() > deadline) {
+      log.error(`the background listener did not come up within 10 s${early ? `: ${early}` : ''}`)
+      child.kill()
+      return ExitCode.TIMEOUT
+    }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  child.stderr?.destroy()
+  child.unref()
+  log.debug(`listening in the background as pid ${child.pid}`)
+  return ExitCode.OK
+}
+
+export const relayListen: RelayDefinition = {
+  name: cli.name,
+  summary: 'accept connections on a private Unix socket and run a relay (or any command) per connection',
+  main,
+}
