@@ -1,11 +1,12 @@
 import type { RelayDefinition } from '../shared/relay.js'
+import { mux } from './mux/main.js'
 import { npiperelay } from './npiperelay/main.js'
 import { pageantRelay } from './pageant-relay/main.js'
 import { relayListen } from './relay-listen/main.js'
 import { udsRelay } from './uds-relay/main.js'
 
 /** Every relay the `relaykit` executable can run, by name. */
-export const relays: readonly RelayDefinition[] = [udsRelay, npiperelay, pageantRelay, relayListen]
+export const relays: readonly RelayDefinition[] = [udsRelay, npiperelay, pageantRelay, relayListen, mux]
 
 /** The relay whose name matches `name` (case-insensitive, `.exe`/`.js` ignored). */
 export function findRelay(name: string): RelayDefinition | undefined {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import type net from 'node:net'
+import type { Duplex } from 'node:stream'
 import path from 'node:path'
 import { parseCli, type CliSpec } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
@@ -12,6 +13,7 @@ import { syncWriter } from '../../shared/stdio.js'
 import { findRelay } from '../index.js'
 import { Limiter } from './limiter.js'
 import { isLive, listenUnix } from './listen-unix.js'
+import { MuxProcess } from './mux-client.js'
 import { spawnForConnection } from './spawn-per-connection.js'
 
 export const cli: CliSpec = {
@@ -29,19 +31,45 @@ export const cli: CliSpec = {
   flags: [
     { name: 'background', type: 'boolean', help: 'detach once listening (for shell profiles)' },
     { name: 'spawn', type: 'boolean', help: 'always spawn COMMAND per connection, even for a relaykit relay' },
+    { name: 'mux', type: 'boolean', help: 'COMMAND is a long-lived `relaykit mux RELAY …`: start it once, carry every connection as a stream over it, restart it if it dies' },
     { name: 'max-connections', type: 'string', value: 'N', help: 'relays running at once; more connections wait, never dropped (default 64)' },
     { name: 'logfile', type: 'string', value: 'PATH', help: 'diagnostics to PATH (appended) instead of stderr' },
   ],
-  positionals: { min: 2 },
+  positionals: 1,
 }
 
-/** `relay-listen [flags] SOCKET -- COMMAND…` */
+/**
+ * Flags may stand on either side of SOCKET (`relay-listen SOCKET --mux --
+ * CMD`, as users write it); only `--` ends them. Returns the flag words
+ * first, then SOCKET, then the command.
+ */
+export function splitCommandLine(argv: readonly string[]): { head: string[]; command: string[] } {
+  const dashdash = argv.indexOf('--')
+  const before = dashdash < 0 ? [...argv] : argv.slice(0, dashdash)
+  const takesValue = new Set(cli.flags.filter((f) => f.type === 'string').map((f) => f.name))
+  const flagWords: string[] = []
+  const others: string[] = []
+  for (let i = 0; i < before.length; i++) {
+    const word = before[i] as string
+    if (word.startsWith('-') && word.length > 1 && (dashdash >= 0 || others.length === 0)) {
+      flagWords.push(word)
+      if (takesValue.has(word.replace(/^--?/, '')) && i + 1 < before.length) flagWords.push(before[++i] as string)
+    } else others.push(word)
+  }
+  const [address, ...rest] = others
+  return {
+    head: [...flagWords, ...(address === undefined ? [] : [address])],
+    command: dashdash < 0 ? rest : [...rest, ...argv.slice(dashdash + 1)],
+  }
+}
+
+/** `relay-listen [flags] SOCKET [flags] -- COMMAND…` */
 export async function main(argv: readonly string[], io: RelayIo): Promise<number> {
-  const parsed = parseCli(cli, argv, io)
+  const { head, command } = splitCommandLine(argv)
+  const parsed = parseCli(cli, head, io)
   if (!parsed.ok) return parsed.code
   const { flags } = parsed
-  const [address, ...rest] = parsed.args as [string, ...string[]]
-  const command = rest[0] === '--' ? rest.slice(1) : rest
+  const address = parsed.args[0] as string
   const max = Number(flags['max-connections'] ?? 64)
   let stderr = io.stderr
   try {
@@ -57,7 +85,8 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   }
   if (flags.background) return detach(argv, address, io, log)
 
-  const handler = connectionHandler(command, flags.spawn === true, { log, stderr, env: io.env })
+  const muxProcess = flags.mux ? new MuxProcess(command, { log, stderr, env: io.env }) : undefined
+  const handler = muxProcess ? muxHandler(muxProcess, log) : connectionHandler(command, flags.spawn === true, { log, stderr, env: io.env })
   const limiter = new Limiter(max)
   const open = new Set<net.Socket>()
   let listening
@@ -92,6 +121,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
       server.close()
       fs.rmSync(address, { force: true })
       for (const s of open) s.destroy()
+      muxProcess?.stop()
       resolve(ExitCode.OK)
     }
     process.on('SIGTERM', stop)
@@ -100,7 +130,51 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   })
 }
 
-type Handler = ((socket: net.Socket) => Promise<void>) & { mode: 'in-process' | 'spawn' }
+type Handler = ((socket: net.Socket) => Promise<void>) & { mode: 'in-process' | 'spawn' | 'mux' }
+
+/** `--mux`: each connection becomes a stream of the one mux process. */
+function muxHandler(mux: MuxProcess, log: Log): Handler {
+  return Object.assign(
+    async (socket: net.Socket) => {
+      let stream
+      try {
+        stream = await mux.stream()
+      } catch (err) {
+        log.error(`no mux to serve the connection: ${messageOf(err)}`)
+        socket.destroy()
+        return
+      }
+      await bridge(socket, stream)
+    },
+    { mode: 'mux' as const },
+  )
+}
+
+/**
+ * Connection <-> mux stream, half-close carried both ways; whichever side
+ * goes away abruptly takes the other with it (a client gone: CLOSE to the
+ * mux; the mux gone: the client sees EOF at once).
+ */
+function bridge(socket: net.Socket, stream: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    socket.on('error', () => {})
+    stream.on('error', () => {})
+    socket.pipe(stream)
+    stream.pipe(socket)
+    socket.resume()
+    let pending = 2
+    const done = () => --pending === 0 && resolve()
+    socket.once('close', () => {
+      if (!stream.destroyed) stream.destroy()
+      done()
+    })
+    stream.once('close', () => {
+      if (stream.readableEnded) socket.end()
+      else socket.destroy()
+      done()
+    })
+  })
+}
 
 /**
  * In-process when the command names a relaykit relay that can run here
