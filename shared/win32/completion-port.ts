@@ -1,0 +1,239 @@
+import { koffi } from './koffi.js'
+
+/**
+ * kernel32 I/O completion ports: how overlapped Win32 I/O reaches the event
+ * loop without a thread per operation.
+ *
+ * Waiting for overlapped operations one by one (GetOverlappedResult with
+ * bWait=TRUE through koffi's `.async`) costs a worker thread for as long as
+ * each operation is pending, and a pipe server always has some pending: a
+ * ConnectNamedPipe per free instance and a ReadFile per idle connection.
+ * koffi runs `.async` calls on libuv's thread pool (4 threads by default,
+ * shared with fs, dns and crypto: eight blocking koffi calls delay an
+ * fs.readFile until four have returned), so a handful of idle clients would
+ * starve everything else. Instead every handle is associated with one
+ * completion port per process, and a single `.async`
+ * GetQueuedCompletionStatusEx call waits for all of them: one pool thread in
+ * total, and only while an operation is in flight or an open handle holds
+ * the port (see {@link CompletionPort.ref}); that wait is also what keeps
+ * the event loop alive.
+ *
+ * Rules the callers must keep:
+ * - The OVERLAPPED and the buffers of an operation stay allocated until its
+ *   completion has been delivered, even after CancelIoEx; so handles are
+ *   closed only when nothing of theirs is pending.
+ * - Without FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (we never set it) an
+ *   operation that succeeds at once still queues a packet; one that fails at
+ *   once (anything but ERROR_IO_PENDING) queues none, so {@link
+ *   CompletionPort.start} reports that failure itself. Warning statuses that
+ *   also queue a packet (ERROR_MORE_DATA from message-mode reads) must not
+ *   be used with it.
+ * - Node joins the pool's threads when it exits, and a thread blocked in
+ *   GetQueuedCompletionStatusEx would never come back (under Wine,
+ *   `process.exit()` then hung for good): an 'exit' hook posts a wake-up
+ *   packet.
+ *
+ * OVERLAPPEDs and buffers go to Win32 as plain addresses (declared
+ * uintptr_t; koffi.address() of LocalAlloc'ed memory), which makes
+ * "OVERLAPPED + offset" arithmetic and map keys trivial; koffi's
+ * decode/encode want the pointer object itself. 64-bit Windows only (x64,
+ * arm64), which is all Node supports there.
+ */
+
+const INFINITE = 0xffffffff
+const LPTR = 0x0040
+const ERROR_IO_PENDING = 997
+const ERROR_GEN_FAILURE = 31
+/** Completion key of our own wake-up packets; handles are associated with key 0. */
+const WAKE_KEY = 1
+/** Completions taken per wait. */
+const BATCH = 64
+/** sizeof(OVERLAPPED_ENTRY) on 64-bit: lpCompletionKey, lpOverlapped, Internal (8 each), dwNumberOfBytesTransferred (4), padding. */
+const ENTRY_SIZE = 32
+const ENTRY_OVERLAPPED = 8
+
+/** sizeof(OVERLAPPED) on 64-bit Windows. */
+export const OVERLAPPED_SIZE = 32
+
+/** How an operation ended: `error` is 0 or a Win32 error code (GetLastError). */
+export type Completion = (error: number, bytes: number) => void
+
+interface Pending {
+  handle: number
+  done: Completion
+}
+
+let api: ReturnType<typeof bind> | undefined
+
+async function bind() {
+  const ffi = await koffi()
+  if (ffi.sizeof('void *') !== 8) throw new Error('relaykit: overlapped I/O needs 64-bit Windows')
+  const kernel32 = ffi.load('kernel32.dll')
+  const ntdll = ffi.load('ntdll.dll')
+  return {
+    ffi,
+    CreateIoCompletionPort: kernel32.func(
+      'intptr_t __stdcall CreateIoCompletionPort(intptr_t FileHandle, intptr_t ExistingCompletionPort, uintptr_t CompletionKey, uint32_t NumberOfConcurrentThreads)',
+    ),
+    GetQueuedCompletionStatusEx: kernel32.func(
+      'int __stdcall GetQueuedCompletionStatusEx(intptr_t CompletionPort, uintptr_t lpCompletionPortEntries, uint32_t ulCount, uintptr_t ulNumEntriesRemoved, uint32_t dwMilliseconds, int fAlertable)',
+    ),
+    PostQueuedCompletionStatus: kernel32.func(
+      'int __stdcall PostQueuedCompletionStatus(intptr_t CompletionPort, uint32_t dwNumberOfBytesTransferred, uintptr_t dwCompletionKey, uintptr_t lpOverlapped)',
+    ),
+    GetOverlappedResult: kernel32.func(
+      'int __stdcall GetOverlappedResult(intptr_t hFile, uintptr_t lpOverlapped, _Out_ uint32_t *lpNumberOfBytesTransferred, int bWait)',
+    ),
+    LocalAlloc: kernel32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
+    RtlZeroMemory: ntdll.func('void __stdcall RtlZeroMemory(uintptr_t Destination, size_t Length)'),
+    GetLastError: kernel32.func('uint32_t __stdcall GetLastError()'),
+  }
+}
+
+/** The process's completion port: associate overlapped handles, then start operations on them. */
+export class CompletionPort {
+  readonly #w: Awaited<ReturnType<typeof bind>>
+  readonly #port: number
+  /** OVERLAPPED_ENTRY[BATCH] and the count, written by the waiting thread: LocalAlloc'ed, never freed. */
+  readonly #entries: unknown
+  readonly #removed: unknown
+  readonly #pending = new Map<number, Pending>()
+  #holds = 0
+  #waiting = false
+  #woken = false
+
+  constructor(w: Awaited<ReturnType<typeof bind>>, port: number, entries: unknown, removed: unknown) {
+    this.#w = w
+    this.#port = port
+    this.#entries = entries
+    this.#removed = removed
+    process.once('exit', () => this.#wake())
+  }
+
+  /** Route the completions of `handle` (opened with FILE_FLAG_OVERLAPPED) here; throws the Win32 error. */
+  associate(handle: number): void {
+    if (this.#w.CreateIoCompletionPort(handle, this.#port, 0, 0) === 0) {
+      throw new Error(`CreateIoCompletionPort failed (error ${this.#w.GetLastError()})`)
+    }
+  }
+
+  /**
+   * Start an overlapped operation: zero the OVERLAPPED at `overlapped`, run
+   * `call(overlapped)` (a Win32 call on `handle` returning BOOL, e.g.
+   * ReadFile), and call `done` on the event loop once it has completed,
+   * also when it failed at once. Never calls `done` synchronously.
+   */
+  start(handle: number, overlapped: number, call: (overlapped: number) => number, done: Completion): void {
+    if (this.#pending.has(overlapped)) throw new Error('relaykit: OVERLAPPED already in use')
+    this.#w.RtlZeroMemory(overlapped, OVERLAPPED_SIZE)
+    this.#pending.set(overlapped, { handle, done })
+    if (!call(overlapped)) {
+      const error = this.#w.GetLastError() as number
+      if (error !== ERROR_IO_PENDING) {
+        this.#pending.delete(overlapped)
+        process.nextTick(done, error, 0)
+        if (this.#pending.size === 0 && this.#holds === 0) this.#wake()
+        return
+      }
+    }
+    this.#wait()
+  }
+
+  /**
+   * Keep waiting (and so the event loop alive) even while nothing is
+   * pending, like a ref'd socket: an open handle whose reads are paused for
+   * backpressure must not let the process exit. Pair with {@link unref}.
+   */
+  ref(): void {
+    this.#holds++
+    this.#wait()
+  }
+
+  /** Undo one {@link ref}; the waiter stops once nothing holds it and nothing is pending. */
+  unref(): void {
+    this.#holds--
+    if (this.#holds === 0 && this.#pending.size === 0) this.#wake()
+  }
+
+  /** Operations started and not yet delivered. */
+  get pending(): number {
+    return this.#pending.size
+  }
+
+  #wait(): void {
+    if (this.#waiting || (this.#pending.size === 0 && this.#holds === 0)) return
+    this.#waiting = true
+    this.#woken = false
+    const w = this.#w
+    const entries = Number(w.ffi.address(this.#entries))
+    const removed = Number(w.ffi.address(this.#removed))
+    w.GetQueuedCompletionStatusEx.async(this.#port, entries, BATCH, removed, INFINITE, 0, (err: unknown, ok: number) => {
+      this.#waiting = false
+      if (err || !ok) {
+        // Only possible if the port itself broke: nothing will complete any more.
+        const all = [...this.#pending.values()]
+        this.#pending.clear()
+        for (const p of all) deliver(p.done, ERROR_GEN_FAILURE, 0)
+        return
+      }
+      // Take the whole batch out of the entries first: a callback that starts
+      // an operation also starts the next wait, which reuses them.
+      const completed: [Completion, number, number][] = []
+      const count = w.ffi.decode(this.#removed, 'uint32_t') as number
+      for (let i = 0; i < count; i++) {
+        const overlapped = Number(w.ffi.decode(this.#entries, i * ENTRY_SIZE + ENTRY_OVERLAPPED, 'uintptr_t') as number | bigint)
+        const p = this.#pending.get(overlapped)
+        if (!p) continue // a wake-up packet (WAKE_KEY, no OVERLAPPED)
+        this.#pending.delete(overlapped)
+        // The operation is complete, so this does not wait.
+        const bytes = [0]
+        const error = w.GetOverlappedResult(p.handle, overlapped, bytes, 0) ? 0 : (w.GetLastError() as number)
+        completed.push([p.done, error, bytes[0] ?? 0])
+      }
+      for (const [done, error, bytes] of completed) deliver(done, error, bytes)
+      this.#wait()
+    })
+  }
+
+  /** Let a blocked waiter return (it goes back to waiting if anything is still pending). */
+  #wake(): void {
+    if (!this.#waiting || this.#woken) return
+    this.#woken = true
+    this.#w.PostQueuedCompletionStatus(this.#port, 0, WAKE_KEY, 0)
+  }
+}
+
+/**
+ * Call `done`; if it throws, rethrow from a microtask (an uncaught exception,
+ * as from any callback) so the rest of the batch is still delivered and the
+ * wait goes on.
+ */
+function deliver(done: Completion, error: number, bytes: number): void {
+  try {
+    done(error, bytes)
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e
+    })
+  }
+}
+
+let shared: Promise<CompletionPort> | undefined
+
+/** The process-wide completion port, created on first use and kept for the life of the process. */
+export function completionPort(): Promise<CompletionPort> {
+  shared ??= create()
+  return shared
+}
+
+async function create(): Promise<CompletionPort> {
+  api ??= bind()
+  const w = await api
+  const INVALID_HANDLE_VALUE = -1
+  const port = w.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0) as number
+  if (port === 0) throw new Error(`CreateIoCompletionPort failed (error ${w.GetLastError()})`)
+  const entries: unknown = w.LocalAlloc(LPTR, BATCH * ENTRY_SIZE)
+  const removed: unknown = w.LocalAlloc(LPTR, 4)
+  if (!entries || !removed) throw new Error(`LocalAlloc failed (error ${w.GetLastError()})`)
+  return new CompletionPort(w, port, entries, removed)
+}

@@ -1,0 +1,610 @@
+import { Duplex } from 'node:stream'
+import { koffi } from './koffi.js'
+import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
+import { currentUserSid, handleSecuritySddl, parseSddl, userOnlySecurityAttributes } from './pipe-security.js'
+
+/**
+ * kernel32 named-pipe server: a listener on `\\.\pipe\<name>` that hands
+ * each client connection over as a Node Duplex.
+ *
+ * Node's own `net.Server.listen('\\\\.\\pipe\\x')` creates its instances
+ * with the default DACL and accepts clients from other machines (SMB). This
+ * one does what Pageant does for its pipe: the DACL grants GENERIC_ALL to
+ * the current user only (see pipe-security.ts), PIPE_REJECT_REMOTE_CLIENTS,
+ * and the first instance uses FILE_FLAG_FIRST_PIPE_INSTANCE so a name that
+ * someone else already serves is an error, not a silent second server.
+ *
+ * Byte mode, one pipe instance per client. Free instances (waiting in
+ * ConnectNamedPipe) are replaced as soon as one is taken, so a burst of
+ * clients waits in WaitNamedPipe only for as long as creating an instance
+ * takes. Every handle is overlapped and runs through the process's
+ * completion port (completion-port.ts): a read and a write can be pending at
+ * once on a connection (full duplex), and no thread waits per operation.
+ *
+ * Quirks and choices:
+ * - Named pipes have no half-close. A client's EOF (ERROR_BROKEN_PIPE,
+ *   ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED on read) ends our readable side;
+ *   as allowHalfOpen is false, that also ends our writable side and closes
+ *   the connection. Our `end()` closes the connection: once every write has
+ *   completed (the bytes sit in the pipe's buffer), the pending read is
+ *   cancelled, the readable side ends (whatever the client sends after that
+ *   is lost), and the handle is closed WITHOUT DisconnectNamedPipe, which
+ *   would throw away what the client has not read yet; after CloseHandle the
+ *   client still reads everything, then gets EOF. No FlushFileBuffers: it
+ *   blocks a thread until the client has read everything, for ever if it
+ *   never reads. `destroy()` is the abortive close: DisconnectNamedPipe
+ *   (unread data is discarded), cancel, close.
+ * - Writing to a client that has gone fails with an `EPIPE` error, as on a
+ *   socket.
+ * - Under Wine (8.0 and current) CreateNamedPipeW ignores both
+ *   FILE_FLAG_FIRST_PIPE_INSTANCE and PIPE_REJECT_REMOTE_CLIENTS: our first
+ *   instance would silently join a pipe someone else serves. Current Wine
+ *   then sets ERROR_ALREADY_EXISTS, 8.0 does not; so we also ask how many
+ *   instances the pipe has (FilePipeLocalInformation) and give up if ours is
+ *   not the only one. The same gap lets a server started after ours join
+ *   our name under Wine (not on Windows). Wine has no remote clients at all.
+ * - The listener, and every open connection (even one paused by
+ *   backpressure), keeps the event loop alive, like sockets do.
+ * - The name stays taken while any instance is open, connections included:
+ *   after `close()` a new listener can take the name only once the last
+ *   connection has closed; until then new clients get ERROR_PIPE_BUSY (Node
+ *   clients wait 30 s in WaitNamedPipe, then ETIMEDOUT).
+ */
+
+const PIPE_ACCESS_DUPLEX = 0x00000003
+const FILE_FLAG_OVERLAPPED = 0x40000000
+const FILE_FLAG_FIRST_PIPE_INSTANCE = 0x00080000
+const PIPE_TYPE_BYTE = 0x00000000
+const PIPE_READMODE_BYTE = 0x00000000
+const PIPE_WAIT = 0x00000000
+const PIPE_REJECT_REMOTE_CLIENTS = 0x00000008
+const PIPE_UNLIMITED_INSTANCES = 255
+const INVALID_HANDLE_VALUE = -1
+const LPTR = 0x0040
+const FILE_PIPE_LOCAL_INFORMATION_CLASS = 24
+const FILE_PIPE_REJECT_REMOTE_CLIENTS = 0x2
+
+/** The open mode every instance is created with (plus FILE_FLAG_FIRST_PIPE_INSTANCE for the first). */
+export const PIPE_OPEN_MODE = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED
+/** The pipe mode every instance is created with. */
+export const PIPE_MODE = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS
+
+const ERROR_ACCESS_DENIED = 5
+const ERROR_PATH_NOT_FOUND = 3
+const ERROR_INVALID_NAME = 123
+const ERROR_BAD_PATHNAME = 161
+const ERROR_FILENAME_EXCED_RANGE = 206
+const ERROR_ALREADY_EXISTS = 183
+const ERROR_BROKEN_PIPE = 109
+const ERROR_PIPE_BUSY = 231
+const ERROR_NO_DATA = 232
+const ERROR_PIPE_NOT_CONNECTED = 233
+const ERROR_PIPE_CONNECTED = 535
+const ERROR_OPERATION_ABORTED = 995
+
+/** The other end is gone: EOF when reading, EPIPE when writing. */
+const GONE = new Set([ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED])
+
+/** Each instance's buffers (one read, one write) and its pipe quotas. */
+const BUFFER_SIZE = 64 * 1024
+
+// One LocalAlloc'ed block per instance: three OVERLAPPEDs, then the buffers.
+const OV_CONNECT = 0
+const OV_READ = OVERLAPPED_SIZE
+const OV_WRITE = 2 * OVERLAPPED_SIZE
+const READ_BUFFER = 3 * OVERLAPPED_SIZE
+const WRITE_BUFFER = READ_BUFFER + BUFFER_SIZE
+const BLOCK_SIZE = WRITE_BUFFER + BUFFER_SIZE
+
+let api: ReturnType<typeof bind> | undefined
+
+async function bind() {
+  const ffi = await koffi()
+  const kernel32 = ffi.load('kernel32.dll')
+  const ntdll = ffi.load('ntdll.dll')
+  return {
+    ffi,
+    CreateNamedPipeW: kernel32.func(
+      'intptr_t __stdcall CreateNamedPipeW(const char16_t *lpName, uint32_t dwOpenMode, uint32_t dwPipeMode, uint32_t nMaxInstances, uint32_t nOutBufferSize, uint32_t nInBufferSize, uint32_t nDefaultTimeOut, void *lpSecurityAttributes)',
+    ),
+    ConnectNamedPipe: kernel32.func('int __stdcall ConnectNamedPipe(intptr_t hNamedPipe, uintptr_t lpOverlapped)'),
+    DisconnectNamedPipe: kernel32.func('int __stdcall DisconnectNamedPipe(intptr_t hNamedPipe)'),
+    ReadFile: kernel32.func(
+      'int __stdcall ReadFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToRead, uintptr_t lpNumberOfBytesRead, uintptr_t lpOverlapped)',
+    ),
+    WriteFile: kernel32.func(
+      'int __stdcall WriteFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToWrite, uintptr_t lpNumberOfBytesWritten, uintptr_t lpOverlapped)',
+    ),
+    CancelIoEx: kernel32.func('int __stdcall CancelIoEx(intptr_t hFile, uintptr_t lpOverlapped)'),
+    CloseHandle: kernel32.func('int __stdcall CloseHandle(intptr_t hObject)'),
+    GetNamedPipeInfo: kernel32.func(
+      'int __stdcall GetNamedPipeInfo(intptr_t hNamedPipe, _Out_ uint32_t *lpFlags, _Out_ uint32_t *lpOutBufferSize, _Out_ uint32_t *lpInBufferSize, _Out_ uint32_t *lpMaxInstances)',
+    ),
+    NtQueryInformationFile: ntdll.func(
+      'uint32_t __stdcall NtQueryInformationFile(intptr_t FileHandle, void *IoStatusBlock, void *FileInformation, uint32_t Length, int FileInformationClass)',
+    ),
+    LocalAlloc: kernel32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
+    LocalFree: kernel32.func('void * __stdcall LocalFree(void *hMem)'),
+    CopyIn: ntdll.func('void __stdcall RtlMoveMemory(uintptr_t Destination, const void *Source, size_t Length)'),
+    CopyOut: ntdll.func('void __stdcall RtlMoveMemory(void *Destination, uintptr_t Source, size_t Length)'),
+    SetLastError: kernel32.func('void __stdcall SetLastError(uint32_t dwErrCode)'),
+    GetLastError: kernel32.func('uint32_t __stdcall GetLastError()'),
+  }
+}
+
+type Api = Awaited<ReturnType<typeof bind>>
+
+/** An error from a pipe operation: `code` as Node would name it, `winError` as Windows did. */
+export interface PipeError extends Error {
+  code: string
+  winError: number
+  syscall: string
+}
+
+function pipeError(syscall: string, winError: number, message?: string): PipeError {
+  const code =
+    GONE.has(winError) ? 'EPIPE'
+    : winError === ERROR_OPERATION_ABORTED ? 'ECANCELED'
+    : winError === ERROR_ACCESS_DENIED ? 'EACCES'
+    : 'EIO'
+  const e = new Error(message ?? `${syscall} failed (Windows error ${winError})`) as PipeError
+  e.code = code
+  e.winError = winError
+  e.syscall = syscall
+  return e
+}
+
+/**
+ * `\\.\pipe\name` from `\\.\pipe\name` or `//./pipe/name` (the form that
+ * survives shells and socat). Throws a TypeError for anything else.
+ */
+export function normalizePipeName(name: string): string {
+  const full = name.replaceAll('/', '\\')
+  if (!/^\\\\\.\\pipe\\[^\\]/i.test(full)) {
+    throw new TypeError(`not a local named pipe name: ${name} (expected \\\\.\\pipe\\NAME or //./pipe/NAME)`)
+  }
+  return full
+}
+
+/** The parts of FILE_PIPE_LOCAL_INFORMATION (ten ULONGs) we use. */
+function pipeLocalInformation(w: Api, handle: number): { namedPipeType: number; currentInstances: number } {
+  const iosb = Buffer.alloc(16)
+  const info = Buffer.alloc(40)
+  const status = w.NtQueryInformationFile(handle, iosb, info, info.length, FILE_PIPE_LOCAL_INFORMATION_CLASS) as number
+  if (status !== 0) throw new Error(`NtQueryInformationFile(FilePipeLocalInformation) failed (NTSTATUS 0x${status.toString(16)})`)
+  return { namedPipeType: info.readUInt32LE(0), currentInstances: info.readUInt32LE(12) }
+}
+
+/**
+ * One pipe instance: its handle and the memory its operations use. The
+ * memory is freed and the handle closed only once nothing is pending.
+ */
+class Instance {
+  readonly #w: Api
+  readonly #port: CompletionPort
+  readonly handle: number
+  /** The LocalAlloc'ed block (koffi pointer) and its address, for pointer arithmetic. */
+  readonly #memory: unknown
+  readonly #block: number
+  #pending = 0
+  #closing: Promise<void> | undefined
+  #idle: (() => void) | undefined
+
+  constructor(w: Api, port: CompletionPort, handle: number, memory: unknown) {
+    this.#w = w
+    this.#port = port
+    this.handle = handle
+    this.#memory = memory
+    this.#block = Number(w.ffi.address(memory))
+    port.ref()
+  }
+
+  get closing(): boolean {
+    return this.#closing !== undefined
+  }
+
+  /** Start an overlapped call using the OVERLAPPED at `slot`; `done` runs on the event loop. */
+  start(slot: number, call: (overlapped: number) => number, done: (error: number, bytes: number) => void): void {
+    this.#pending++
+    this.#port.start(this.handle, this.#block + slot, call, (error, bytes) => {
+      this.#pending--
+      try {
+        done(error, bytes)
+      } finally {
+        if (this.#pending === 0) this.#idle?.()
+      }
+    })
+  }
+
+  connect(done: (error: number) => void): void {
+    this.start(OV_CONNECT, (ov) => this.#w.ConnectNamedPipe(this.handle, ov), (error) => done(error))
+  }
+
+  read(done: (error: number, chunk: Buffer | undefined) => void): void {
+    const w = this.#w
+    this.start(
+      OV_READ,
+      (ov) => w.ReadFile(this.handle, this.#block + READ_BUFFER, BUFFER_SIZE, 0, ov),
+      (error, bytes) => {
+        if (error || bytes === 0) return done(error, undefined)
+        const chunk = Buffer.allocUnsafe(bytes)
+        w.CopyOut(chunk, this.#block + READ_BUFFER, bytes)
+        done(0, chunk)
+      },
+    )
+  }
+
+  /** Write up to BUFFER_SIZE bytes of `bytes` (copied first); `done` gets how many went. */
+  write(bytes: Buffer, done: (error: number, written: number) => void): void {
+    const w = this.#w
+    const length = Math.min(bytes.length, BUFFER_SIZE)
+    w.CopyIn(this.#block + WRITE_BUFFER, bytes, length)
+    this.start(OV_WRITE, (ov) => w.WriteFile(this.handle, this.#block + WRITE_BUFFER, length, 0, ov), done)
+  }
+
+  cancel(): void {
+    if (this.#pending > 0 && !this.#closing) this.#w.CancelIoEx(this.handle, 0)
+  }
+
+  /**
+   * Cancel what is pending, wait for it, close the handle, free the memory.
+   * `abort` disconnects first, discarding data the client has not read.
+   */
+  close(abort: boolean): Promise<void> {
+    this.#closing ??= new Promise<void>((resolve) => {
+      const w = this.#w
+      if (abort) w.DisconnectNamedPipe(this.handle)
+      const finish = () => {
+        w.CloseHandle(this.handle)
+        w.LocalFree(this.#memory)
+        this.#port.unref()
+        resolve()
+      }
+      if (this.#pending === 0) return finish()
+      this.#idle = finish
+      w.CancelIoEx(this.handle, 0)
+    })
+    return this.#closing
+  }
+}
+
+/**
+ * One client connection. Reads are issued while the readable side wants
+ * data (backpressure: no ReadFile while the buffer is above the high-water
+ * mark); writes go out one at a time in pieces of at most 64 KiB.
+ */
+class PipeConnection extends Duplex {
+  readonly #inst: Instance
+  #reading = false
+
+  constructor(inst: Instance) {
+    super({ allowHalfOpen: false })
+    this.#inst = inst
+    // Read at once, like a socket, so a client's EOF is seen even before anyone reads.
+    this.#startRead()
+  }
+
+  override _read(): void {
+    this.#startRead()
+  }
+
+  #startRead(): void {
+    if (this.#reading || this.#inst.closing || this.destroyed) return
+    this.#reading = true
+    this.#inst.read((error, chunk) => {
+      this.#reading = false
+      if (this.destroyed) return
+      if (error === 0) {
+        // A zero-byte read (a client's empty write) is not EOF.
+        if (chunk && !this.push(chunk)) return
+        this.#startRead()
+        return
+      }
+      if (this.#inst.closing) return // our own cancel
+      if (GONE.has(error)) this.push(null)
+      else this.destroy(pipeError('ReadFile', error))
+    })
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#writeAll(chunk, callback)
+  }
+
+  #writeAll(bytes: Buffer, callback: (error?: Error | null) => void): void {
+    if (bytes.length === 0) return callback() // nothing to send; an empty WriteFile would wake the client with 0 bytes
+    if (this.#inst.closing) return callback(pipeError('WriteFile', ERROR_OPERATION_ABORTED, 'pipe connection closed'))
+    this.#inst.write(bytes, (error, written) => {
+      if (error) {
+        return callback(
+          GONE.has(error) ? pipeError('WriteFile', error, 'the pipe client has disconnected') : pipeError('WriteFile', error),
+        )
+      }
+      if (written === 0) return callback(pipeError('WriteFile', ERROR_NO_DATA, 'WriteFile wrote nothing'))
+      this.#writeAll(bytes.subarray(written), callback)
+    })
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    // Every write has completed: close (keeping buffered data for the client) and end the readable side.
+    this.#inst.close(false).then(() => {
+      this.push(null)
+      callback()
+    }, callback)
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#inst.close(true).then(
+      () => callback(error),
+      (e: unknown) => callback(error ?? (e as Error)),
+    )
+  }
+}
+
+/** Options for {@link listenNamedPipe}. */
+export interface ListenOptions {
+  /**
+   * Instances kept waiting for clients (default 4). One is enough for
+   * correctness; a few more let a burst of clients connect without waiting
+   * for the next instance to be created.
+   */
+  freeInstances?: number
+  /**
+   * Called if the listener fails after it started (e.g. no new instance can
+   * be created); it has then stopped accepting. Without it the error is
+   * thrown from a microtask (an uncaught exception), like an unhandled
+   * 'error' event on a net.Server.
+   */
+  onError?: (error: Error) => void
+}
+
+/** A listening named-pipe server. */
+export interface PipeServer {
+  /** The pipe's full name, `\\.\pipe\...`. */
+  readonly name: string
+  /** Whether it still accepts clients. */
+  readonly listening: boolean
+  /** Connections handed out and not yet closed. */
+  readonly connections: number
+  /**
+   * Stop accepting: the free instances are closed at once. Resolves when
+   * every connection has closed too (like net.Server.close), at once with
+   * `destroyConnections`, which destroys them. Safe to call twice.
+   */
+  close(options?: { destroyConnections?: boolean }): Promise<void>
+}
+
+class Listener implements PipeServer {
+  readonly name: string
+  readonly #w: Api
+  readonly #port: CompletionPort
+  readonly #attributes: unknown
+  readonly #onConnection: (conn: Duplex) => void
+  readonly #freeTarget: number
+  readonly #onError: ((error: Error) => void) | undefined
+  readonly #free = new Set<Instance>()
+  readonly #connections = new Set<PipeConnection>()
+  #listening = true
+  #closed: Promise<void> | undefined
+  #resolveClosed: (() => void) | undefined
+
+  constructor(w: Api, port: CompletionPort, name: string, attributes: unknown, onConnection: (conn: Duplex) => void, options: ListenOptions) {
+    this.#w = w
+    this.#port = port
+    this.name = name
+    this.#attributes = attributes
+    this.#onConnection = onConnection
+    this.#freeTarget = Math.max(1, Math.floor(options.freeInstances ?? 4))
+    this.#onError = options.onError
+  }
+
+  get listening(): boolean {
+    return this.#listening
+  }
+
+  get connections(): number {
+    return this.#connections.size
+  }
+
+  /** Create the first instance (claiming the name) and the other free ones. */
+  start(): void {
+    this.#accept(this.#create(true))
+    this.#replenish()
+  }
+
+  #create(first: boolean): Instance {
+    const w = this.#w
+    // Windows leaves the last error alone on success; Wine sets it (ERROR_ALREADY_EXISTS).
+    w.SetLastError(0)
+    const openMode = PIPE_OPEN_MODE | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0)
+    const handle = w.CreateNamedPipeW(this.name, openMode, PIPE_MODE, PIPE_UNLIMITED_INSTANCES, BUFFER_SIZE, BUFFER_SIZE, 0, this.#attributes) as number
+    const error = w.GetLastError() as number
+    if (handle === INVALID_HANDLE_VALUE) throw this.#createError(first, error)
+    // Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE: an existing pipe just got
+    // one more instance, ours. Newer Wine says so with ERROR_ALREADY_EXISTS;
+    // Wine 8.0 does not, but counts the instances.
+    if (first && (error === ERROR_ALREADY_EXISTS || pipeLocalInformation(w, handle).currentInstances > 1)) {
+      w.CloseHandle(handle)
+      throw this.#createError(first, ERROR_ALREADY_EXISTS)
+    }
+    let memory: unknown
+    try {
+      this.#port.associate(handle)
+      memory = w.LocalAlloc(LPTR, BLOCK_SIZE)
+      if (!memory) throw new Error(`LocalAlloc failed (error ${w.GetLastError()})`)
+    } catch (e) {
+      w.CloseHandle(handle)
+      throw e
+    }
+    return new Instance(w, this.#port, handle, memory)
+  }
+
+  #createError(first: boolean, error: number): PipeError {
+    if (first && (error === ERROR_ACCESS_DENIED || error === ERROR_PIPE_BUSY || error === ERROR_ALREADY_EXISTS)) {
+      const e = pipeError('CreateNamedPipe', error, `${this.name} is already in use: another listener owns it (Windows error ${error})`)
+      e.code = 'EADDRINUSE'
+      return e
+    }
+    if ([ERROR_PATH_NOT_FOUND, ERROR_INVALID_NAME, ERROR_BAD_PATHNAME, ERROR_FILENAME_EXCED_RANGE].includes(error)) {
+      const e = pipeError('CreateNamedPipe', error, `${this.name} is not a valid pipe name (Windows error ${error})`)
+      e.code = 'EINVAL'
+      return e
+    }
+    return pipeError('CreateNamedPipe', error, `cannot create ${this.name} (Windows error ${error})`)
+  }
+
+  #accept(inst: Instance): void {
+    this.#free.add(inst)
+    inst.connect((error) => {
+      this.#free.delete(inst)
+      if (!this.#listening) {
+        // Cancelled by close(), or a client that came in just then: drop it.
+        void inst.close(true).then(() => this.#checkClosed())
+        return
+      }
+      if (error !== 0 && error !== ERROR_PIPE_CONNECTED) {
+        // The client went away before we accepted it (ERROR_NO_DATA): recycle.
+        void inst.close(true)
+        this.#replenish()
+        return
+      }
+      this.#replenish()
+      const conn = new PipeConnection(inst)
+      this.#connections.add(conn)
+      conn.once('close', () => {
+        this.#connections.delete(conn)
+        this.#checkClosed()
+      })
+      this.#onConnection(conn)
+    })
+  }
+
+  #replenish(): void {
+    try {
+      while (this.#listening && this.#free.size < this.#freeTarget) this.#accept(this.#create(false))
+    } catch (e) {
+      this.#fail(e as Error)
+    }
+  }
+
+  #fail(error: Error): void {
+    void this.close()
+    if (this.#onError) this.#onError(error)
+    else
+      queueMicrotask(() => {
+        throw error
+      })
+  }
+
+  #checkClosed(): void {
+    if (!this.#listening && this.#free.size === 0 && this.#connections.size === 0) this.#resolveClosed?.()
+  }
+
+  close(options: { destroyConnections?: boolean } = {}): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      this.#resolveClosed = resolve
+    })
+    this.#listening = false
+    for (const inst of this.#free) inst.cancel()
+    if (options.destroyConnections) for (const conn of this.#connections) conn.destroy()
+    this.#checkClosed()
+    return this.#closed
+  }
+
+  /** A handle of one of our instances, for describePipeSecurity. */
+  someHandle(): number | undefined {
+    for (const inst of this.#free) if (!inst.closing) return inst.handle
+    return undefined
+  }
+}
+
+/**
+ * Listen on the named pipe `name` (`\\.\pipe\NAME` or `//./pipe/NAME`) and
+ * call `onConnection` with a Duplex for each client. Rejects with code
+ * `EADDRINUSE` if the name is already served (by anyone, this process
+ * included) and `EINVAL` for a malformed name.
+ */
+export async function listenNamedPipe(name: string, onConnection: (conn: Duplex) => void, options: ListenOptions = {}): Promise<PipeServer> {
+  const full = normalizePipeName(name)
+  api ??= bind()
+  const w = await api
+  const [port, attributes] = await Promise.all([completionPort(), userOnlySecurityAttributes()])
+  const listener = new Listener(w, port, full, attributes, onConnection, options)
+  listener.start()
+  return listener
+}
+
+/** What the system says about one of a listener's pipe instances. */
+export interface PipeSecurityReport {
+  /** Owner, group and DACL as stored, in SDDL. */
+  sddl: string
+  /** Owner SID from {@link sddl}. */
+  owner: string | undefined
+  /** DACL flags from {@link sddl} ("P": protected from inheritance). */
+  daclFlags: string
+  /** The DACL's ACEs from {@link sddl}, e.g. `A;;FA;;;S-1-5-21-...`. */
+  aces: string[]
+  /** The current process token's user SID. */
+  userSid: string
+  /** GetNamedPipeInfo flags: PIPE_SERVER_END (1), PIPE_TYPE_MESSAGE (4). */
+  flags: number
+  /** GetNamedPipeInfo buffer sizes and instance limit, as the system reports them. */
+  outBufferSize: number
+  inBufferSize: number
+  maxInstances: number
+  /** Instances of the pipe that exist now (free ones and connections). */
+  currentInstances: number
+  /**
+   * FILE_PIPE_LOCAL_INFORMATION.NamedPipeType. Bit 1
+   * (FILE_PIPE_REJECT_REMOTE_CLIENTS) is how PIPE_REJECT_REMOTE_CLIENTS is
+   * passed to NtCreateNamedPipeFile; GetNamedPipeInfo does not report the
+   * flag, and whether Windows reports it back here is not verified. Wine
+   * drops the flag in CreateNamedPipeW, so under Wine it is always clear.
+   */
+  namedPipeType: number
+  /** Whether {@link namedPipeType} has FILE_PIPE_REJECT_REMOTE_CLIENTS. */
+  rejectsRemoteClients: boolean
+  /** The open mode (of the first instance) and pipe mode we passed to CreateNamedPipeW: what we asked for, not read back. */
+  requestedOpenMode: number
+  requestedPipeMode: number
+}
+
+/**
+ * Read back the security descriptor and pipe settings of one of `server`'s
+ * free instances (GetSecurityInfo, GetNamedPipeInfo, NtQueryInformationFile),
+ * so tests can check they are what was intended. The server must be
+ * listening.
+ */
+export async function describePipeSecurity(server: PipeServer): Promise<PipeSecurityReport> {
+  if (!(server instanceof Listener)) throw new TypeError('not a server from listenNamedPipe')
+  api ??= bind()
+  const w = await api
+  const userSid = await currentUserSid()
+  const handle = server.someHandle()
+  if (handle === undefined) throw new Error(`${server.name} is not listening`)
+  const sddl = await handleSecuritySddl(handle)
+  const flags = [0]
+  const outSize = [0]
+  const inSize = [0]
+  const maxInstances = [0]
+  if (!w.GetNamedPipeInfo(handle, flags, outSize, inSize, maxInstances)) {
+    throw new Error(`GetNamedPipeInfo failed (error ${w.GetLastError()})`)
+  }
+  const { namedPipeType, currentInstances } = pipeLocalInformation(w, handle)
+  const parsed = parseSddl(sddl)
+  return {
+    sddl,
+    owner: parsed.owner,
+    daclFlags: parsed.daclFlags,
+    aces: parsed.aces,
+    userSid,
+    flags: flags[0] ?? 0,
+    outBufferSize: outSize[0] ?? 0,
+    inBufferSize: inSize[0] ?? 0,
+    maxInstances: maxInstances[0] ?? 0,
+    currentInstances,
+    namedPipeType,
+    rejectsRemoteClients: (namedPipeType & FILE_PIPE_REJECT_REMOTE_CLIENTS) !== 0,
+    requestedOpenMode: PIPE_OPEN_MODE | FILE_FLAG_FIRST_PIPE_INSTANCE,
+    requestedPipeMode: PIPE_MODE,
+  }
+}
