@@ -99,8 +99,13 @@ export class MuxSession extends EventEmitter {
       return
     }
     if (!stream) {
-      // Frames crossing a CLOSE are normal; frames for ids never opened are not.
-      if (f.id > Math.max(this.#highestSeen, this.#nextId - 1)) this.#refuse(f.id, `frame for stream ${f.id}, which was never opened`)
+      // Frames crossing a CLOSE are normal; data for ids never opened is not.
+      // ERROR, CLOSE and WINDOW are never answered, or two sessions could
+      // refuse each other's refusals forever.
+      const neverOpened = f.id > Math.max(this.#highestSeen, this.#nextId - 1)
+      if (neverOpened && (f.type === MuxType.DATA || f.type === MuxType.EOF)) {
+        this.#refuse(f.id, `frame for stream ${f.id}, which was never opened`)
+      }
       return
     }
     stream.receive(f)
@@ -120,14 +125,20 @@ export class MuxStream extends Duplex {
   #creditWaiter: (() => void) | undefined
   #received = 0
   #granted = MUX_INITIAL_WINDOW
+  #owed = 0
   #remoteClosed = false
   /** Exit code the far side reported with CLOSE, if any. */
   exitCode: number | undefined
 
   constructor(session: MuxSession, id: number) {
-    super({ allowHalfOpen: true, readableHighWaterMark: MUX_INITIAL_WINDOW })
+    // A small readable buffer: with the window, a stream holds at most
+    // MUX_INITIAL_WINDOW + MUX_MAX_PAYLOAD bytes its consumer has not taken.
+    super({ allowHalfOpen: true, readableHighWaterMark: MUX_MAX_PAYLOAD })
     this.#session = session
     this.id = id
+    // A failed stream is reported to the far side and in the log; it must
+    // not take the whole process down when nobody listens for its error.
+    this.on('error', () => {})
   }
 
   /** Close the stream reporting the relay's exit code to the far side. */
@@ -148,8 +159,10 @@ export class MuxStream extends Duplex {
           this.destroy(new Error(`mux stream ${this.id}: the far side sent beyond its window`))
           return
         }
-        this.push(Buffer.from(f.payload))
-        this.#grant()
+        // Credit the far side once the data has room in our buffer; if it
+        // has none (push says stop), when the consumer asks for more (_read).
+        if (this.push(f.payload)) this.#credit(f.payload.length)
+        else this.#owed += f.payload.length
         return
       case MuxType.EOF:
         this.push(null)
@@ -171,20 +184,18 @@ export class MuxStream extends Duplex {
     }
   }
 
-  // Credit the far side for what our consumer has taken, in chunks worth a frame.
-  #grant(): void {
-    const consumed = this.#received - this.readableLength
-    const owed = consumed + MUX_INITIAL_WINDOW - this.#granted
-    if (owed >= MUX_INITIAL_WINDOW / 4 || (owed > 0 && this.readableLength === 0)) {
-      this.#granted += owed
-      const b = Buffer.alloc(4)
-      b.writeUInt32BE(owed)
-      void this.#session.send(MuxType.WINDOW, this.id, b)
-    }
+  #credit(n: number): void {
+    this.#granted += n
+    const b = Buffer.alloc(4)
+    b.writeUInt32BE(n)
+    void this.#session.send(MuxType.WINDOW, this.id, b)
   }
 
   override _read(): void {
-    this.#grant()
+    if (this.#owed === 0) return
+    const n = this.#owed
+    this.#owed = 0
+    this.#credit(n)
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
