@@ -1,0 +1,62 @@
+/**
+ * relay-listen --mux with `relaykit mux uds-relay` in front of a real
+ * ssh-agent: one relay process for every connection.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { agentClientLoad } from '../../fixtures/agent-load.js'
+import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { startListener } from '../../fixtures/listener.js'
+import { run, sshAdd, startAgent, startSshd, waitFor } from '../../fixtures/openssh.js'
+
+const muxPid = (log: string) => [...log.matchAll(/mux process (\d+) ready/g)].map((m) => Number(m[1]))
+
+t.test('ssh-add, ssh login and 64 x 200 parallel requests through one mux process', async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const dir = path.dirname(exe)
+  const agent = await startAgent(t, dir)
+  const sock = path.join(dir, 'mux.sock')
+  const l = await startListener(t, exe, ['-v', sock, '--mux', '--', exe, 'mux', 'uds-relay', agent.socket], { socket: sock })
+  t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
+  const sshd = await startSshd(t, dir, agent.publicKey)
+  t.match((await sshd.ssh(sock, ['-A'], 'ssh-add -l')).stdout, agent.fingerprint, 'ssh login and forwarded agent')
+  const load = await agentClientLoad(sock, { clients: 64, requestsPerClient: 200 })
+  t.equal(load.failures, 0, load.errors.slice(0, 3).join('; '))
+  t.equal(load.answered, 64 * 200)
+  t.equal(muxPid(l.log()).length, 1, 'one mux process served every connection')
+})
+
+t.test('mux killed mid-load: its clients fail fast, the next connection restarts it', async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const dir = path.dirname(exe)
+  const agent = await startAgent(t, dir)
+  const sock = path.join(dir, 'mux.sock')
+  const l = await startListener(t, exe, ['-v', sock, '--mux', '--', exe, 'mux', 'uds-relay', agent.socket], { socket: sock })
+  t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
+  const [first] = muxPid(l.log())
+  const loading = agentClientLoad(sock, { clients: 16, requestsPerClient: 100_000, timeoutMs: 30_000 })
+  await new Promise((r) => setTimeout(r, 300))
+  const killedAt = Date.now()
+  process.kill(first as number, 'SIGKILL')
+  const result = await loading
+  t.ok(result.failures > 0, 'the streams of the dead mux failed')
+  t.ok(Date.now() - killedAt < 5000, `clients saw it at once (${Date.now() - killedAt} ms), no hang`)
+  t.notOk(result.errors.some((e) => /timed out/.test(e)), 'no client waited for a timeout')
+  t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint, 'a new connection works')
+  await waitFor(() => muxPid(l.log()).length === 2, 'restart')
+  t.not(muxPid(l.log())[1], first, 'on a new mux process')
+  t.match(l.log(), /mux process \d+ exited/)
+})
+
+t.test('relaykit mux: bad relay names and garbage input', async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const bad = await run(exe, ['mux', 'teleport']).catch((e: unknown) => e as { code: number; stderr: string })
+  t.equal((bad as { code: number }).code, 2)
+  t.match((bad as { stderr: string }).stderr, /"teleport" is not a relay mux can run/)
+  const file = path.join(path.dirname(exe), 'garbage')
+  fs.writeFileSync(file, Buffer.from([0xee, 0, 0, 0, 1, 0, 0, 0, 0]))
+  const garbled = await run('sh', ['-c', `${exe} mux uds-relay /nonexistent < ${file}`]).catch((e: unknown) => e as { code: number; stderr: string })
+  t.equal((garbled as { code: number }).code, 5)
+  t.match((garbled as { stderr: string }).stderr, /mux framing lost: unknown mux frame type 238/)
+})
