@@ -9,7 +9,7 @@ import path from 'node:path'
 import { NodeRuntimes, buildCacheDir } from '../build/node-runtimes.js'
 import { TARGETS } from '../build/targets.js'
 import { type Report, cleanEnv, connectRequestClose, perRequest, sendThrough, sink, startupMs, watchPeakRss } from './measure.js'
-import { socat, sshAgent, stopAll } from './processes.js'
+import { relayListen, socat, sshAgent, stopAll } from './processes.js'
 
 export interface LinuxOptions {
   exe: string
@@ -42,6 +42,17 @@ export async function benchLinux(report: Report, o: LinuxOptions): Promise<void>
     report.add(g2, 'direct to ssh-agent', await connectRequestClose(agent, o.connections), 'ms')
     report.add(g2, 'socat alone', await connectRequestClose(viaSocat, o.connections), 'ms', 'direct to ssh-agent')
     report.add(g2, 'socat + uds-relay', await connectRequestClose(viaRelay, o.connections), 'ms', 'direct to ssh-agent')
+    const listeners = {
+      'relay-listen, spawn mode': ['--spawn', '--', o.exe, 'uds-relay', agent],
+      'relay-listen, in-process': ['--', o.exe, 'uds-relay', agent],
+      'relay-listen --mux': ['--mux', '--', o.exe, 'mux', 'uds-relay', agent],
+    }
+    for (const [name, args] of Object.entries(listeners)) {
+      const sock = path.join(dir, `${name.replace(/\W+/g, '-')}.sock`)
+      await relayListen(o.exe, sock, args, env)
+      await connectRequestClose(sock, 1) // the mux starts on first use
+      report.add(g2, name, await connectRequestClose(sock, o.connections), 'ms', 'direct to ssh-agent')
+    }
 
     const total = o.throughputMiB << 20
     const sinkPath = path.join(dir, 'sink.sock')

@@ -48,3 +48,10 @@ export async function stopAll(): Promise<void> {
     ),
   )
 }
+
+/** `<exe> relay-listen <socket> ARGS`, ready when the socket exists. */
+export async function relayListen(exe: string, socket: string, args: string[], env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = daemon(exe, ['relay-listen', socket, ...args], env)
+  await waitForFile(socket, 30_000)
+  return child
+}

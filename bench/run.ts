@@ -29,6 +29,7 @@ async function main(): Promise<number> {
   if (lab.ready) {
     await benchWine(report, lab.env, {
       exe: builtExecutable('win-x64'),
+      linuxExe: builtExecutable('linux-x64'),
       requests: quick ? 100 : 500,
       connections: quick ? 10 : 30,
       throughputMiB: quick ? 64 : 256,

@@ -18,7 +18,7 @@ import {
   winPath,
 } from '../test/fixtures/winlab.js'
 import { type Report, connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
-import { socat, stopAll } from './processes.js'
+import { relayListen, socat, stopAll } from './processes.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 // lib/bench/*.js at run time; the .cjs fixtures stay in the source tree.
@@ -27,6 +27,8 @@ const forward = (pipe: string) => pipe.replace(/\\/g, '/')
 
 export interface WineOptions {
   exe: string
+  /** The Linux executable, for relay-listen. */
+  linuxExe: string
   requests: number
   connections: number
   throughputMiB: number
@@ -68,6 +70,11 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
     for (const [name, sock] of Object.entries(socks)) {
       report.add(g2, `socat + ${name}`, await connectRequestClose(sock, o.connections), 'ms', 'direct Wine client (no process start)')
     }
+    const muxSock = path.join(dir, 'mux.sock')
+    await relayListen(o.linuxExe, muxSock, ['--mux', '--', lab.wine64, o.exe, 'mux', 'pageant-relay', '--transport', 'pipe'], env)
+    await connectRequestClose(muxSock, 1) // starts the mux
+    report.add(g2, 'relay-listen --mux + pageant-relay pipe', await connectRequestClose(muxSock, o.connections), 'ms', 'direct Wine client (no process start)')
+    report.add(g1, 'relay-listen --mux + pageant-relay pipe', await perRequest(muxSock, o.requests), 'ms', 'direct Wine client')
 
     const total = o.throughputMiB << 20
     const g3 = `one-way throughput into a named pipe (${o.throughputMiB} MiB, Wine)`

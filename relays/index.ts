@@ -5,11 +5,17 @@ import { pageantRelay } from './pageant-relay/main.js'
 import { relayListen } from './relay-listen/main.js'
 import { udsRelay } from './uds-relay/main.js'
 
-/** Every relay the `relaykit` executable can run, by name. */
-export const relays: readonly RelayDefinition[] = [udsRelay, npiperelay, pageantRelay, relayListen, mux]
+/**
+ * Every relay the `relaykit` executable can run, by name. A function, not a
+ * constant: relay-listen and mux look relays up too, and this module and
+ * theirs import each other.
+ */
+export function allRelays(): readonly RelayDefinition[] {
+  return [udsRelay, npiperelay, pageantRelay, relayListen, mux]
+}
 
 /** The relay whose name matches `name` (case-insensitive, `.exe`/`.js` ignored). */
 export function findRelay(name: string): RelayDefinition | undefined {
   const bare = name.toLowerCase().replace(/\.(exe|js|cjs|mjs)$/, '')
-  return relays.find((r) => r.name === bare)
+  return allRelays().find((r) => r.name === bare)
 }

@@ -210,7 +210,7 @@ function relayOf(command: readonly string[]) {
   if (foreignExe) return undefined
   const direct = findRelay(base)
   if (direct && direct.name !== cli.name) return { relay: direct, args: rest }
-  if (/^relaykit(\.exe)?$/i.test(base) && rest[0]) {
+  if (/^relaykit([-_.].*)?$/i.test(base) && rest[0]) {
     const named = findRelay(rest[0])
     if (named && named.name !== cli.name) return { relay: named, args: rest.slice(1) }
   }

@@ -3,7 +3,7 @@ import { ExitCode, exitCodeTable } from '../../shared/exit-codes.js'
 import type { RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
 import { VERSION } from '../../shared/version.js'
-import { findRelay, relays } from '../index.js'
+import { allRelays, findRelay } from '../index.js'
 import { linkRelays } from './link.js'
 
 /**
@@ -19,7 +19,7 @@ export function invokedName(argv: readonly string[], execPath: string, isSea: bo
 }
 
 export function helpText(): string {
-  const width = Math.max(...relays.map((r) => r.name.length))
+  const width = Math.max(...allRelays().map((r) => r.name.length))
   return [
     `relaykit ${VERSION}: tiny relays between stdin/stdout and SSH agent channels`,
     '',
@@ -32,7 +32,7 @@ export function helpText(): string {
     'uds-relay …) runs that relay directly.',
     '',
     'Relays:',
-    ...relays.map((r) => `  ${r.name.padEnd(width)}  ${r.summary}`),
+    ...allRelays().map((r) => `  ${r.name.padEnd(width)}  ${r.summary}`),
     '',
     'Exit codes:',
     exitCodeTable(),
@@ -83,7 +83,7 @@ function link(args: readonly string[], io: RelayIo, self: { executable: string; 
     return ExitCode.USAGE
   }
   try {
-    for (const r of linkRelays(self.executable, args[0] as string, relays.map((x) => x.name))) {
+    for (const r of linkRelays(self.executable, args[0] as string, allRelays().map((x) => x.name))) {
       io.stderr.write(`${r.how} ${r.name}\n`)
     }
     return ExitCode.OK

@@ -3,7 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { linkRelays } from '../../../relays/relaykit/link.js'
 import { dispatch, helpText, invokedName } from '../../../relays/relaykit/main.js'
-import { relays } from '../../../relays/index.js'
+import { allRelays } from '../../../relays/index.js'
 import { isolatedLinuxExecutable } from '../../fixtures/built.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
 import { run } from '../../fixtures/openssh.js'
@@ -21,7 +21,7 @@ t.test('the name the program runs under picks the relay', async (t) => {
 t.test('help, version, unknown commands', async (t) => {
   const h = memoryIo()
   t.equal(await dispatch('relaykit', ['--help'], h.io, self), 0)
-  for (const r of relays) t.match(h.stdout().toString(), r.name)
+  for (const r of allRelays()) t.match(h.stdout().toString(), r.name)
   t.match(h.stdout().toString(), /Exit codes:/)
   t.equal(helpText(), h.stdout().toString())
   const v = memoryIo()
@@ -55,7 +55,7 @@ t.test('the built executable: link DIR, then each name runs its relay', async (t
   const exe = isolatedLinuxExecutable(t)
   const dir = path.join(path.dirname(exe), 'bin')
   const linked = await run(exe, ['link', dir])
-  for (const r of relays) {
+  for (const r of allRelays()) {
     t.match(linked.stderr, `linked ${path.join(dir, r.name)}`)
     const help = await run(path.join(dir, r.name), ['-h'])
     t.match(help.stderr, `Usage: ${r.name}`, `${r.name} answers to its name`)
