@@ -122,6 +122,9 @@ export function relayAgent(
       inputDone = ExitCode.ERROR
       void next()
     })
+    // Explicitly: a socket accepted paused (pauseOnConnect) or handed over
+    // after a handshake does not start flowing just because we listen.
+    stdin.resume()
     stdout.on('error', (err) => {
       if (!isClosedByPeer(err)) log.error(`writing stdout failed: ${messageOf(err)}`)
       finish(isClosedByPeer(err) ? ExitCode.OK : ExitCode.ERROR)

@@ -186,6 +186,9 @@ export function pump(
       log.error(`reading stdin failed: ${messageOf(err)}`)
       finish(ExitCode.ERROR, 'stdin failed')
     })
+    // Explicitly: a socket accepted paused (pauseOnConnect) or handed over
+    // after a handshake does not start flowing just because we listen.
+    stdin.resume()
 
     stdout.on('error', (err) => {
       if (isClosedByPeer(err)) finish(ExitCode.OK, 'stdout closed by the reader')

@@ -11,6 +11,7 @@ import { RelayError, messageOf } from '../../shared/relay-error.js'
 import { isSea } from '../../shared/sea.js'
 import { syncWriter } from '../../shared/stdio.js'
 import { findRelay } from '../index.js'
+import { listenCygwin } from '../../shared/cygwin-socket.js'
 import { Limiter } from './limiter.js'
 import { isLive, listenUnix } from './listen-unix.js'
 import { MuxProcess } from './mux-client.js'
@@ -34,6 +35,7 @@ export const cli: CliSpec = {
     { name: 'mux', type: 'boolean', help: 'COMMAND is a long-lived `relaykit mux RELAY …`: start it once, carry every connection as a stream over it, restart it if it dies' },
     { name: 'max-connections', type: 'string', value: 'N', help: 'relays running at once; more connections wait, never dropped (default 64)' },
     { name: 'logfile', type: 'string', value: 'PATH', help: 'diagnostics to PATH (appended) instead of stderr' },
+    { name: 'cygwin', type: 'boolean', help: 'SOCKET is a Cygwin/MSYS2 socket file to serve (Git for Windows ssh, MSYS2): TCP on 127.0.0.1 + secret handshake' },
   ],
   positionals: 1,
 }
@@ -89,27 +91,34 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const handler = muxProcess ? muxHandler(muxProcess, log) : connectionHandler(command, flags.spawn === true, { log, stderr, env: io.env })
   const limiter = new Limiter(max)
   const open = new Set<net.Socket>()
-  let listening
+  const onConnection = (socket: net.Socket) => {
+    open.add(socket)
+    socket.once('close', () => open.delete(socket))
+    void limiter.run(() => handler(socket))
+  }
+  let close: () => void
   try {
-    listening = await listenUnix(
-      address,
-      (socket) => {
-        open.add(socket)
-        socket.once('close', () => open.delete(socket))
-        void limiter.run(() => handler(socket))
-      },
-      log,
-    )
+    if (flags.cygwin) {
+      const server = await listenCygwin(address, onConnection, { log })
+      close = () => void server.close()
+    } else {
+      const listening = await listenUnix(address, onConnection, log)
+      if ('alreadyServed' in listening) {
+        log.debug(`${address} is already served by a live listener`)
+        return ExitCode.OK
+      }
+      close = () => {
+        listening.server.close()
+        fs.rmSync(address, { force: true })
+      }
+    }
   } catch (err) {
     const e = err instanceof RelayError ? err : new RelayError(messageOf(err))
+    // A live server on the same address: the job is done already.
+    if (/is in use: a server answers/.test(e.message)) return ExitCode.OK
     log.error(e.message)
     return e.exitCode
   }
-  if ('alreadyServed' in listening) {
-    log.debug(`${address} is already served by a live listener`)
-    return ExitCode.OK
-  }
-  const { server } = listening
   log.debug(`listening on ${address} (${handler.mode}: ${command.join(' ')})`)
 
   return new Promise((resolve) => {
@@ -118,8 +127,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
       process.removeListener('SIGTERM', stop)
       process.removeListener('SIGINT', stop)
       process.removeListener('SIGHUP', stop)
-      server.close()
-      fs.rmSync(address, { force: true })
+      close()
       for (const s of open) s.destroy()
       muxProcess?.stop()
       resolve(ExitCode.OK)
@@ -191,7 +199,9 @@ export function connectionHandler(
     const { relay, args } = inProcess
     return Object.assign(
       async (socket: net.Socket) => {
-        socket.resume()
+        // Not resumed here: the relay starts reading when it attaches its
+        // listeners (after connecting its channel); flowing earlier would
+        // drop what the client sent first.
         const code = await relay.main(args, { stdin: socket, stdout: socket, stderr: ctx.stderr, env: ctx.env })
         ctx.log.debug(`${relay.name} ended with exit code ${code}`)
         socket.destroy()

@@ -4,14 +4,16 @@ import { createLog } from '../../shared/log.js'
 import { pump } from '../../shared/pump.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError } from '../../shared/relay-error.js'
-import { connectUnix, describeUnixError, unixRetryable } from './connect-unix.js'
+import { connectPath, pathRetryable } from './connect-path.js'
 
 export const cli: CliSpec = {
   name: 'uds-relay',
   synopsis: '[flags] SOCKET',
   description: [
     'Relays stdin/stdout to the Unix domain socket SOCKET, e.g. an ssh-agent',
-    '($SSH_AUTH_SOCK). At stdin EOF the socket is shut down for writing and the',
+    '($SSH_AUTH_SOCK), or to what a Cygwin/MSYS2 socket file (Git for Windows,',
+    'S.gpg-agent.ssh) or a libassuan socket file (gpg-agent) at SOCKET names.',
+    'At stdin EOF the socket is shut down for writing and the',
     "agent's remaining answer still reaches stdout; the relay exits when the",
     'socket closes.',
   ].join('\n'),
@@ -31,14 +33,14 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const log = createLog(io.stderr, cli.name, parsed.flags.v === true)
   let socket
   try {
-    socket = await dial(() => connectUnix(path), {
+    socket = await dial(() => connectPath(path), {
       poll: parsed.flags.p === true,
-      retryable: unixRetryable,
+      retryable: pathRetryable,
       log,
       what: path,
     })
   } catch (err) {
-    const e = err instanceof RelayError ? err : describeUnixError(path, err)
+    const e = err instanceof RelayError ? err : new RelayError(String(err))
     log.error(e.message)
     return e.exitCode
   }
