@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import type net from 'node:net'
 import type { Duplex } from 'node:stream'
 import path from 'node:path'
 import { parseCli, type CliSpec } from '../../shared/cli.js'
@@ -25,7 +24,9 @@ export const cli: CliSpec = {
     'replaces `socat UNIX-LISTEN:…,fork EXEC:…` and the shell-profile dance around it.',
     'A relaykit relay of this platform runs in-process (no process per connection);',
     'anything else (e.g. relaykit.exe from WSL) is spawned per connection, with the',
-    'connection as its stdin/stdout. The socket is private (0600); a stale socket is',
+    'connection as its stdin/stdout. SOCKET may also be a Windows named pipe',
+    '(//./pipe/name, only this user, no remote clients) or, with --cygwin, a',
+    'Cygwin/MSYS2 socket file. The socket is private (0600); a stale socket is',
     'replaced; if a live listener already serves SOCKET, exit 0 at once.',
     '  relay-listen ~/.ssh/agent.sock -- /mnt/c/tools/relaykit.exe pageant-relay',
   ].join('\n'),
@@ -90,15 +91,20 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const muxProcess = flags.mux ? new MuxProcess(command, { log, stderr, env: io.env }) : undefined
   const handler = muxProcess ? muxHandler(muxProcess, log) : connectionHandler(command, flags.spawn === true, { log, stderr, env: io.env })
   const limiter = new Limiter(max)
-  const open = new Set<net.Socket>()
-  const onConnection = (socket: net.Socket) => {
+  const open = new Set<Duplex>()
+  const onConnection = (socket: Duplex) => {
     open.add(socket)
     socket.once('close', () => open.delete(socket))
     void limiter.run(() => handler(socket))
   }
   let close: () => void
   try {
-    if (flags.cygwin) {
+    if (isPipeName(address)) {
+      if (process.platform !== 'win32') throw new RelayError(`${address} is a Windows named pipe: run relaykit.exe on Windows to listen there`, ExitCode.USAGE)
+      const { listenNamedPipe } = await import('../../shared/win32/pipe-server.js')
+      const server = await listenNamedPipe(address, onConnection, { onError: (e) => log.error(messageOf(e)) })
+      close = () => void server.close({ destroyConnections: true })
+    } else if (flags.cygwin) {
       const server = await listenCygwin(address, onConnection, { log })
       close = () => void server.close()
     } else {
@@ -115,7 +121,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   } catch (err) {
     const e = err instanceof RelayError ? err : new RelayError(messageOf(err))
     // A live server on the same address: the job is done already.
-    if (/is in use: a server answers/.test(e.message)) return ExitCode.OK
+    if (/is in use: a server answers|already in use: another listener owns it/.test(e.message)) return ExitCode.OK
     log.error(e.message)
     return e.exitCode
   }
@@ -138,12 +144,17 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   })
 }
 
-type Handler = ((socket: net.Socket) => Promise<void>) & { mode: 'in-process' | 'spawn' | 'mux' }
+/** `\\.\pipe\name` or `//./pipe/name`. */
+function isPipeName(address: string): boolean {
+  return /^[/\\]{2}[.?][/\\]pipe[/\\]/i.test(address)
+}
+
+type Handler = ((socket: Duplex) => Promise<void>) & { mode: 'in-process' | 'spawn' | 'mux' }
 
 /** `--mux`: each connection becomes a stream of the one mux process. */
 function muxHandler(mux: MuxProcess, log: Log): Handler {
   return Object.assign(
-    async (socket: net.Socket) => {
+    async (socket: Duplex) => {
       let stream
       try {
         stream = await mux.stream()
@@ -163,7 +174,7 @@ function muxHandler(mux: MuxProcess, log: Log): Handler {
  * goes away abruptly takes the other with it (a client gone: CLOSE to the
  * mux; the mux gone: the client sees EOF at once).
  */
-function bridge(socket: net.Socket, stream: Duplex): Promise<void> {
+function bridge(socket: Duplex, stream: Duplex): Promise<void> {
   return new Promise((resolve) => {
     socket.on('error', () => {})
     stream.on('error', () => {})
@@ -198,7 +209,7 @@ export function connectionHandler(
   if (inProcess) {
     const { relay, args } = inProcess
     return Object.assign(
-      async (socket: net.Socket) => {
+      async (socket: Duplex) => {
         // Not resumed here: the relay starts reading when it attaches its
         // listeners (after connecting its channel); flowing earlier would
         // drop what the client sent first.
@@ -209,7 +220,7 @@ export function connectionHandler(
       { mode: 'in-process' as const },
     )
   }
-  return Object.assign((socket: net.Socket) => spawnForConnection(socket, command, ctx), { mode: 'spawn' as const })
+  return Object.assign((socket: Duplex) => spawnForConnection(socket, command, ctx), { mode: 'spawn' as const })
 }
 
 function relayOf(command: readonly string[]) {

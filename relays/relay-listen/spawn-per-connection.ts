@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import type net from 'node:net'
-import type { Writable } from 'node:stream'
+import type { Duplex, Writable } from 'node:stream'
 import type { Log } from '../../shared/log.js'
 import { messageOf } from '../../shared/relay-error.js'
 
@@ -22,7 +21,7 @@ import { messageOf } from '../../shared/relay-error.js'
  * | client gone entirely | stdin ends; SIGTERM after `graceMs`, SIGKILL after 2 × `graceMs` |
  */
 export function spawnForConnection(
-  socket: net.Socket,
+  socket: Duplex,
   command: readonly string[],
   options: { log: Log; stderr: Writable; env: NodeJS.ProcessEnv; graceMs?: number },
 ): Promise<void> {
