@@ -4,6 +4,7 @@
  * direct Wine client (node.exe talking to the pipe itself), in one run.
  */
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -70,11 +71,18 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
     for (const [name, sock] of Object.entries(socks)) {
       report.add(g2, `socat + ${name}`, await connectRequestClose(sock, o.connections), 'ms', 'direct Wine client (no process start)')
     }
+    const spawnSock = path.join(dir, 'spawn.sock')
+    await relayListen(o.linuxExe, spawnSock, ['--', lab.wine64, o.exe, 'npiperelay', '-ei', '-s', forward(pipe)], env)
+    report.add(g2, 'relay-listen spawn mode + npiperelay', await connectRequestClose(spawnSock, o.connections), 'ms', 'direct Wine client (no process start)')
     const muxSock = path.join(dir, 'mux.sock')
     await relayListen(o.linuxExe, muxSock, ['--mux', '--', lab.wine64, o.exe, 'mux', 'pageant-relay', '--transport', 'pipe'], env)
     await connectRequestClose(muxSock, 1) // starts the mux
     report.add(g2, 'relay-listen --mux + pageant-relay pipe', await connectRequestClose(muxSock, o.connections), 'ms', 'direct Wine client (no process start)')
     report.add(g1, 'relay-listen --mux + pageant-relay pipe', await perRequest(muxSock, o.requests), 'ms', 'direct Wine client')
+
+    const g4 = 'memory of 16 open connections (Wine, sum of relay processes)'
+    report.add(g4, 'socat + npiperelay (16 processes)', await memoryOfOpenConnections(socks.npiperelay, o.exe), 'MiB')
+    report.add(g4, 'relay-listen --mux (1 process)', await memoryOfOpenConnections(muxSock, o.exe), 'MiB', 'socat + npiperelay (16 processes)')
 
     const total = o.throughputMiB << 20
     const g3 = `one-way throughput into a named pipe (${o.throughputMiB} MiB, Wine)`
@@ -87,6 +95,31 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
     await pageant.stop()
     fs.rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** Open 16 connections, ask once on each, and sum the resident memory of every process running `exe`. */
+async function memoryOfOpenConnections(socket: string, exe: string): Promise<number> {
+  const conns = await Promise.all(Array.from({ length: 16 }, () => openAndAsk(socket)))
+  await new Promise((r) => setTimeout(r, 500))
+  let kib = 0
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.basename(exe))) continue
+      kib += Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+    } catch {
+      // gone
+    }
+  }
+  conns.forEach((c) => c.destroy())
+  return kib / 1024
+}
+
+function openAndAsk(socket: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(socket, () => c.write(Buffer.from([0, 0, 0, 1, 11])))
+    c.once('data', () => resolve(c))
+    c.once('error', reject)
+  })
 }
 
 /** A node.exe pipe server that swallows `total` bytes per connection; resolves to its pipe name. */
