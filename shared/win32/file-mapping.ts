@@ -1,5 +1,5 @@
 import { koffi } from './koffi.js'
-import { currentUserSecurityAttributes } from './security.js'
+import { ownerOnlySecurityAttributes } from './security.js'
 
 /**
  * kernel32 named shared memory (CreateFileMapping/MapViewOfFile): the
@@ -48,7 +48,7 @@ async function bind() {
 export async function createSharedMemory(name: string, size: number): Promise<SharedMemory> {
   api ??= bind()
   const w = await api
-  const attributes = await currentUserSecurityAttributes()
+  const attributes = await ownerOnlySecurityAttributes()
   const handle: unknown = w.CreateFileMappingW(INVALID_HANDLE_VALUE, attributes, PAGE_READWRITE, 0, size, name)
   if (!handle) throw new Error(`CreateFileMapping(${name}) failed (error ${w.GetLastError()})`)
   const view: unknown = w.MapViewOfFile(handle, FILE_MAP_WRITE, 0, 0, 0)

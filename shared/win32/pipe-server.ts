@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream'
 import { koffi } from './koffi.js'
 import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
-import { currentUserSid, handleSecuritySddl, parseSddl, userOnlySecurityAttributes } from './pipe-security.js'
+import { currentUserSid, handleSecuritySddl, parseSddl, userOnlySecurityAttributes } from './security.js'
 
 /**
  * kernel32 named-pipe server: a listener on `\\.\pipe\<name>` that hands
@@ -10,7 +10,7 @@ import { currentUserSid, handleSecuritySddl, parseSddl, userOnlySecurityAttribut
  * Node's own `net.Server.listen('\\\\.\\pipe\\x')` creates its instances
  * with the default DACL and accepts clients from other machines (SMB). This
  * one does what Pageant does for its pipe: the DACL grants GENERIC_ALL to
- * the current user only (see pipe-security.ts), PIPE_REJECT_REMOTE_CLIENTS,
+ * the current user only (see security.ts), PIPE_REJECT_REMOTE_CLIENTS,
  * and the first instance uses FILE_FLAG_FIRST_PIPE_INSTANCE so a name that
  * someone else already serves is an error, not a silent second server.
  *

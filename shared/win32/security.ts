@@ -1,87 +1,217 @@
 import { koffi } from './koffi.js'
 
 /**
- * advapi32 token and security-descriptor calls.
+ * advapi32 security descriptors for objects only the current user may touch,
+ * written and read back as SDDL: Pageant's WM_COPYDATA mappings (owner only)
+ * and relay-listen's named pipes (owner and sole grantee).
  *
- * Pageant accepts a WM_COPYDATA request only if the file mapping carrying it
- * is owned by the same user SID as Pageant itself; a mapping created with
- * NULL security attributes has no such owner (Wine) or the wrong one, and
- * Pageant answers "wrong owning SID of file mapping". So, like PuTTY's own
- * client, we build a security descriptor whose owner is our token's user.
+ * A named pipe created with NULL security attributes gets the default DACL
+ * of the creator's token, which on Windows lets other local accounts (and
+ * Everyone, on some systems, for read) open it. Our listener's pipe gets
+ * `O:<user>D:P(A;;GA;;;<user>)`: owned by the token user, one ACE granting
+ * GENERIC_ALL to that user, and protected (P) so no inheritable ACE from a
+ * parent is merged in. GENERIC_ALL includes FILE_CREATE_PIPE_INSTANCE, so no
+ * other account can add instances to our pipe and squat on it.
  *
- * The descriptor and the SID it points to live in LocalAlloc'ed memory that
- * is kept for the life of the process (the user does not change).
+ * SDDL both ways keeps this small and lets tests compare what the system
+ * stored with what we asked for. The system maps generic rights when it
+ * stores the descriptor (GA may read back as FA, FILE_ALL_ACCESS), so
+ * readers should accept either. The token user does not change during a
+ * process's life, so its SID and the attributes are built once and their
+ * LocalAlloc'ed memory is kept for good.
  */
 
 const TOKEN_QUERY = 0x0008
 const TOKEN_USER_CLASS = 1
-const SECURITY_DESCRIPTOR_REVISION = 1
-const SECURITY_DESCRIPTOR_MIN_LENGTH = 64 // 40 on x64; generous for every arch
+const SDDL_REVISION_1 = 1
 const LPTR = 0x0040
+const SE_KERNEL_OBJECT = 6
+const OWNER_SECURITY_INFORMATION = 0x1
+const GROUP_SECURITY_INFORMATION = 0x2
+const DACL_SECURITY_INFORMATION = 0x4
 
-let cached: Promise<unknown> | undefined
+let api: ReturnType<typeof bind> | undefined
 
-/**
- * A pointer to a SECURITY_ATTRIBUTES whose descriptor is owned by the
- * current user (not inheritable), for CreateFileMapping and friends.
- */
-export function currentUserSecurityAttributes(): Promise<unknown> {
-  cached ??= build()
-  return cached
-}
-
-async function build(): Promise<unknown> {
+async function bind() {
   const ffi = await koffi()
   const kernel32 = ffi.load('kernel32.dll')
   const advapi32 = ffi.load('advapi32.dll')
-  const GetCurrentProcess = kernel32.func('void * __stdcall GetCurrentProcess()')
-  const LocalAlloc = kernel32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)')
-  const GetLastError = kernel32.func('uint32_t __stdcall GetLastError()')
-  const OpenProcessToken = advapi32.func(
-    'int __stdcall OpenProcessToken(void *ProcessHandle, uint32_t DesiredAccess, _Out_ void **TokenHandle)',
-  )
-  const GetTokenInformation = advapi32.func(
-    'int __stdcall GetTokenInformation(void *TokenHandle, int TokenInformationClass, void *TokenInformation, uint32_t TokenInformationLength, _Out_ uint32_t *ReturnLength)',
-  )
-  const InitializeSecurityDescriptor = advapi32.func(
-    'int __stdcall InitializeSecurityDescriptor(void *pSecurityDescriptor, uint32_t dwRevision)',
-  )
-  const SetSecurityDescriptorOwner = advapi32.func(
-    'int __stdcall SetSecurityDescriptorOwner(void *pSecurityDescriptor, void *pOwner, int bOwnerDefaulted)',
-  )
-  const CloseHandle = kernel32.func('int __stdcall CloseHandle(void *hObject)')
+  return {
+    ffi,
+    GetCurrentProcess: kernel32.func('void * __stdcall GetCurrentProcess()'),
+    CloseHandle: kernel32.func('int __stdcall CloseHandle(void *hObject)'),
+    LocalAlloc: kernel32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
+    LocalFree: kernel32.func('void * __stdcall LocalFree(void *hMem)'),
+    GetLastError: kernel32.func('uint32_t __stdcall GetLastError()'),
+    OpenProcessToken: advapi32.func(
+      'int __stdcall OpenProcessToken(void *ProcessHandle, uint32_t DesiredAccess, _Out_ void **TokenHandle)',
+    ),
+    GetTokenInformation: advapi32.func(
+      'int __stdcall GetTokenInformation(void *TokenHandle, int TokenInformationClass, void *TokenInformation, uint32_t TokenInformationLength, _Out_ uint32_t *ReturnLength)',
+    ),
+    ConvertSidToStringSidW: advapi32.func('int __stdcall ConvertSidToStringSidW(void *Sid, _Out_ void **StringSid)'),
+    ConvertStringSecurityDescriptorToSecurityDescriptorW: advapi32.func(
+      'int __stdcall ConvertStringSecurityDescriptorToSecurityDescriptorW(const char16_t *StringSecurityDescriptor, uint32_t StringSDRevision, _Out_ void **SecurityDescriptor, void *SecurityDescriptorSize)',
+    ),
+    ConvertSecurityDescriptorToStringSecurityDescriptorW: advapi32.func(
+      'int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *SecurityDescriptor, uint32_t RequestedStringSDRevision, uint32_t SecurityInformation, _Out_ void **StringSecurityDescriptor, void *StringSecurityDescriptorLen)',
+    ),
+    GetSecurityInfo: advapi32.func(
+      'uint32_t __stdcall GetSecurityInfo(intptr_t handle, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
+    ),
+  }
+}
 
+/** Decode a LocalAlloc'ed UTF-16 string and free it. */
+function takeWideString(w: Awaited<ReturnType<typeof bind>>, ptr: unknown): string {
+  try {
+    return w.ffi.decode(ptr, 'char16_t', -1) as string
+  } finally {
+    w.LocalFree(ptr)
+  }
+}
+
+let userSid: Promise<string> | undefined
+
+/** The current process token's user SID as a string (`S-1-5-21-...`). */
+export function currentUserSid(): Promise<string> {
+  userSid ??= readUserSid()
+  return userSid
+}
+
+async function readUserSid(): Promise<string> {
+  api ??= bind()
+  const w = await api
   const token: unknown[] = [null]
-  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, token)) {
-    throw new Error(`OpenProcessToken failed (error ${GetLastError()})`)
+  if (!w.OpenProcessToken(w.GetCurrentProcess(), TOKEN_QUERY, token)) {
+    throw new Error(`OpenProcessToken failed (error ${w.GetLastError()})`)
   }
   try {
     const needed = [0]
-    GetTokenInformation(token[0], TOKEN_USER_CLASS, null, 0, needed)
+    w.GetTokenInformation(token[0], TOKEN_USER_CLASS, null, 0, needed)
     const size = needed[0] ?? 0
-    if (size === 0) throw new Error(`GetTokenInformation(TokenUser) gave no size (error ${GetLastError()})`)
-    const tokenUser = LocalAlloc(LPTR, size)
-    if (!GetTokenInformation(token[0], TOKEN_USER_CLASS, tokenUser, size, needed)) {
-      throw new Error(`GetTokenInformation(TokenUser) failed (error ${GetLastError()})`)
+    if (size === 0) throw new Error(`GetTokenInformation(TokenUser) gave no size (error ${w.GetLastError()})`)
+    const tokenUser: unknown = w.LocalAlloc(LPTR, size)
+    if (!tokenUser) throw new Error(`LocalAlloc failed (error ${w.GetLastError()})`)
+    try {
+      if (!w.GetTokenInformation(token[0], TOKEN_USER_CLASS, tokenUser, size, needed)) {
+        throw new Error(`GetTokenInformation(TokenUser) failed (error ${w.GetLastError()})`)
+      }
+      // TOKEN_USER starts with SID_AND_ATTRIBUTES, whose first field is the PSID.
+      const sid: unknown = w.ffi.decode(tokenUser, 'void *')
+      const text: unknown[] = [null]
+      if (!w.ConvertSidToStringSidW(sid, text)) throw new Error(`ConvertSidToStringSid failed (error ${w.GetLastError()})`)
+      return takeWideString(w, text[0])
+    } finally {
+      w.LocalFree(tokenUser)
     }
-    // TOKEN_USER starts with SID_AND_ATTRIBUTES, whose first field is the PSID.
-    const sid: unknown = ffi.decode(tokenUser, 'void *')
-    const descriptor = LocalAlloc(LPTR, SECURITY_DESCRIPTOR_MIN_LENGTH)
-    if (!InitializeSecurityDescriptor(descriptor, SECURITY_DESCRIPTOR_REVISION)) {
-      throw new Error(`InitializeSecurityDescriptor failed (error ${GetLastError()})`)
-    }
-    if (!SetSecurityDescriptorOwner(descriptor, sid, 0)) {
-      throw new Error(`SetSecurityDescriptorOwner failed (error ${GetLastError()})`)
-    }
-    const type = ffi.struct('RELAYKIT_SECURITY_ATTRIBUTES', {
-      nLength: 'uint32_t',
-      lpSecurityDescriptor: 'void *',
-      bInheritHandle: 'int',
-    })
-    const attributes = LocalAlloc(LPTR, ffi.sizeof(type))
-    ffi.encode(attributes, type, { nLength: ffi.sizeof(type), lpSecurityDescriptor: descriptor, bInheritHandle: 0 })
-    return attributes
   } finally {
-    CloseHandle(token[0])
+    w.CloseHandle(token[0])
+  }
+}
+
+/** The SDDL our pipes are created with, for `sid`. */
+export function userOnlySddl(sid: string): string {
+  return `O:${sid}D:P(A;;GA;;;${sid})`
+}
+
+const attributes = new Map<string, Promise<unknown>>()
+
+/**
+ * A pointer to a SECURITY_ATTRIBUTES (not inheritable) whose descriptor is
+ * {@link userOnlySddl} for the current user: owner and sole grantee is the
+ * token user, DACL protected. For CreateNamedPipe.
+ */
+export function userOnlySecurityAttributes(): Promise<unknown> {
+  return securityAttributes(userOnlySddl)
+}
+
+/**
+ * SECURITY_ATTRIBUTES that only make the current user the owner (no DACL),
+ * as PuTTY builds them for Pageant's WM_COPYDATA mapping: Pageant refuses a
+ * mapping whose owner is not its own user SID ("wrong owning SID"), and one
+ * made with NULL attributes has no owner at all under Wine.
+ */
+export function ownerOnlySecurityAttributes(): Promise<unknown> {
+  return securityAttributes((sid) => `O:${sid}`)
+}
+
+/** Built once per descriptor; the memory lives as long as the process, so any number of objects may be created with it. */
+function securityAttributes(sddlFor: (sid: string) => string): Promise<unknown> {
+  const key = sddlFor('SID')
+  let built = attributes.get(key)
+  if (!built) {
+    built = buildAttributes(sddlFor)
+    attributes.set(key, built)
+  }
+  return built
+}
+
+async function buildAttributes(sddlFor: (sid: string) => string): Promise<unknown> {
+  api ??= bind()
+  const w = await api
+  const sid = await currentUserSid()
+  const descriptor: unknown[] = [null]
+  if (!w.ConvertStringSecurityDescriptorToSecurityDescriptorW(sddlFor(sid), SDDL_REVISION_1, descriptor, null)) {
+    throw new Error(`ConvertStringSecurityDescriptorToSecurityDescriptor failed (error ${w.GetLastError()})`)
+  }
+  saType ??= w.ffi.struct('RELAYKIT_SECURITY_ATTRIBUTES', {
+    nLength: 'uint32_t',
+    lpSecurityDescriptor: 'void *',
+    bInheritHandle: 'int',
+  })
+  const sa: unknown = w.LocalAlloc(LPTR, w.ffi.sizeof(saType))
+  if (!sa) throw new Error(`LocalAlloc failed (error ${w.GetLastError()})`)
+  w.ffi.encode(sa, saType, { nLength: w.ffi.sizeof(saType), lpSecurityDescriptor: descriptor[0], bInheritHandle: 0 })
+  return sa
+}
+
+let saType: ReturnType<Awaited<ReturnType<typeof bind>>['ffi']['struct']> | undefined
+
+/**
+ * The owner, group and DACL of the object behind `handle` (which needs
+ * READ_CONTROL access), as the system stored them, in SDDL.
+ */
+export async function handleSecuritySddl(handle: number | bigint): Promise<string> {
+  api ??= bind()
+  const w = await api
+  const info = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
+  const descriptor: unknown[] = [null]
+  const status = w.GetSecurityInfo(handle, SE_KERNEL_OBJECT, info, null, null, null, null, descriptor) as number
+  if (status !== 0) throw new Error(`GetSecurityInfo failed (error ${status})`)
+  try {
+    const text: unknown[] = [null]
+    if (!w.ConvertSecurityDescriptorToStringSecurityDescriptorW(descriptor[0], SDDL_REVISION_1, info, text, null)) {
+      throw new Error(`ConvertSecurityDescriptorToStringSecurityDescriptor failed (error ${w.GetLastError()})`)
+    }
+    return takeWideString(w, text[0])
+  } finally {
+    w.LocalFree(descriptor[0])
+  }
+}
+
+/** An SDDL string taken apart (owner, group, DACL flags and ACEs). */
+export interface ParsedSddl {
+  owner: string | undefined
+  group: string | undefined
+  /** The DACL's flags, e.g. "P" (protected), "AI" (auto-inherited). */
+  daclFlags: string
+  /** The DACL's ACEs without parentheses, e.g. "A;;FA;;;S-1-5-21-...". */
+  aces: string[]
+}
+
+/** Split `O:..G:..D:flags(ace)(ace)` into its parts (SACLs are ignored). */
+export function parseSddl(sddl: string): ParsedSddl {
+  const parts = new Map<string, string>()
+  for (const m of sddl.matchAll(/([OGDS]):(.*?)(?=[OGDS]:|$)/g)) {
+    if (m[1] && m[2] !== undefined && !parts.has(m[1])) parts.set(m[1], m[2])
+  }
+  const dacl = parts.get('D') ?? ''
+  const open = dacl.indexOf('(')
+  return {
+    owner: parts.get('O'),
+    group: parts.get('G'),
+    daclFlags: open < 0 ? dacl : dacl.slice(0, open),
+    aces: [...dacl.matchAll(/\(([^)]*)\)/g)].map((m) => m[1] ?? ''),
   }
 }

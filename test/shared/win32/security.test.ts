@@ -1,9 +1,9 @@
 /**
- * The SDDL helpers of shared/win32/pipe-security.ts (pure; the descriptor as
+ * The SDDL helpers of shared/win32/security.ts (pure; the descriptor as
  * Windows stores it is read back under Wine in pipe-server.test.ts).
  */
 import t from 'tap'
-import { parseSddl, userOnlySddl } from '../../../shared/win32/pipe-security.js'
+import { parseSddl, userOnlySddl } from '../../../shared/win32/security.js'
 
 const SID = 'S-1-5-21-1004336348-1177238915-682003330-1000'
 
