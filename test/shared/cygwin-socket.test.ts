@@ -449,7 +449,7 @@ t.test('our server: a wrong secret is closed without a word, and nothing leaks t
 
 t.test('our client: the server rejects our secret', async (t) => {
   const dir = shortTempDir(t)
-  const { file, server } = await ourServer(t, dir, 'cygwin')
+  const { server } = await ourServer(t, dir, 'cygwin')
   const forged = path.join(dir, 'forged')
   fs.writeFileSync(forged, formatCygwinSocketFile(server.port, randomBytes(16)))
   await t.rejects(connectCygwin(forged, { variant: 'cygwin' }), {

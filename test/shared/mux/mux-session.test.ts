@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { PassThrough, type Duplex } from 'node:stream'
 import t from 'tap'
-import { createLog } from '../../../shared/log.js'
 import {
   MUX_INITIAL_WINDOW,
   MUX_MAX_PAYLOAD,
@@ -12,7 +11,6 @@ import {
 } from '../../../shared/mux/mux-frames.js'
 import { MuxSession, type MuxStream } from '../../../shared/mux/mux-session.js'
 
-const quiet = () => createLog(new PassThrough(), 'mux', false)
 
 /** Two sessions wired back to back, as listener and mux process. */
 function pair() {
