@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises'
-import net from 'node:net'
+import type net from 'node:net'
+import { connectSocket } from './connect-socket.js'
 import { ExitCode } from './exit-codes.js'
 import { RelayError, errorCode, messageOf } from './relay-error.js'
 
@@ -64,14 +65,7 @@ export async function connectAssuan(path: string): Promise<net.Socket> {
     throw new RelayError(`cannot read ${path}: ${messageOf(err)}`, ExitCode.ERROR)
   }
   const { port, nonce } = parseAssuanFile(bytes, path)
-  const socket = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port })
-    s.once('connect', () => {
-      s.removeListener('error', reject)
-      resolve(s)
-    })
-    s.once('error', reject)
-  }).catch((err: unknown) => {
+  const socket = await connectSocket({ host: '127.0.0.1', port }).catch((err: unknown) => {
     throw new RelayError(
       `${path} names port ${port} but nobody listens there (${errorCode(err) ?? messageOf(err)}): the file is stale; restart gpg-agent`,
       ExitCode.UNAVAILABLE,

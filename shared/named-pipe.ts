@@ -1,4 +1,5 @@
-import net from 'node:net'
+import type net from 'node:net'
+import { connectSocket } from './connect-socket.js'
 import { ExitCode } from './exit-codes.js'
 import { RelayError, errorCode, messageOf } from './relay-error.js'
 
@@ -22,16 +23,9 @@ export function normalizePipeName(name: string): string {
 }
 
 export function connectPipe(name: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    // allowHalfOpen: do not let Node answer the server's EOF with a
-    // shutdown that named pipes do not have.
-    const socket = net.connect({ path: normalizePipeName(name), allowHalfOpen: true })
-    socket.once('connect', () => {
-      socket.removeListener('error', reject)
-      resolve(socket)
-    })
-    socket.once('error', reject)
-  })
+  // allowHalfOpen: do not let Node answer the server's EOF with a
+  // shutdown that named pipes do not have.
+  return connectSocket({ path: normalizePipeName(name), allowHalfOpen: true })
 }
 
 /** With `-p`: the pipe does not exist yet, or all its instances are busy. */

@@ -1,4 +1,5 @@
-import net from 'node:net'
+import type net from 'node:net'
+import { connectSocket } from '../../shared/connect-socket.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { RelayError, errorCode, messageOf } from '../../shared/relay-error.js'
 
@@ -7,14 +8,7 @@ import { RelayError, errorCode, messageOf } from '../../shared/relay-error.js'
  * down for writing, so the pump half-closes them at stdin EOF.
  */
 export function connectUnix(path: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ path })
-    socket.once('connect', () => {
-      socket.removeListener('error', reject)
-      resolve(socket)
-    })
-    socket.once('error', reject)
-  })
+  return connectSocket({ path })
 }
 
 /** Worth retrying with `-p`: the listener is not there yet. */
