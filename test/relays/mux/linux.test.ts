@@ -4,20 +4,26 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
 import { isolatedLinuxExecutable } from '../../fixtures/built.js'
 import { startListener } from '../../fixtures/listener.js'
 import { run, sshAdd, startAgent, startSshd, waitFor } from '../../fixtures/openssh.js'
 
-const muxPid = (log: string) => [...log.matchAll(/mux process (\d+) ready/g)].map((m) => Number(m[1]))
-
-t.test('ssh-add, ssh login and 64 x 200 parallel requests through one mux process', async (t) => {
+/** The built executable, an ssh-agent, and relay-listen --mux in front of it. */
+async function muxInFrontOfAgent(t: Test) {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
   const sock = path.join(dir, 'mux.sock')
   const l = await startListener(t, exe, ['-v', sock, '--mux', '--', exe, 'mux', 'uds-relay', agent.socket], { socket: sock })
+  return { dir, agent, sock, l }
+}
+
+const muxPid = (log: string) => [...log.matchAll(/mux process (\d+) ready/g)].map((m) => Number(m[1]))
+
+t.test('ssh-add, ssh login and 64 x 200 parallel requests through one mux process', async (t) => {
+  const { dir, agent, sock, l } = await muxInFrontOfAgent(t)
   t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
   const sshd = await startSshd(t, dir, agent.publicKey)
   t.match((await sshd.ssh(sock, ['-A'], 'ssh-add -l')).stdout, agent.fingerprint, 'ssh login and forwarded agent')
@@ -28,11 +34,7 @@ t.test('ssh-add, ssh login and 64 x 200 parallel requests through one mux proces
 })
 
 t.test('mux killed mid-load: its clients fail fast, the next connection restarts it', async (t) => {
-  const exe = isolatedLinuxExecutable(t)
-  const dir = path.dirname(exe)
-  const agent = await startAgent(t, dir)
-  const sock = path.join(dir, 'mux.sock')
-  const l = await startListener(t, exe, ['-v', sock, '--mux', '--', exe, 'mux', 'uds-relay', agent.socket], { socket: sock })
+  const { agent, sock, l } = await muxInFrontOfAgent(t)
   t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
   const [first] = muxPid(l.log())
   const loading = agentClientLoad(sock, { clients: 16, requestsPerClient: 100_000, timeoutMs: 30_000 })

@@ -2,25 +2,15 @@
  * relay-listen on Linux with the built executable in front of a real
  * ssh-agent: what the shell-profile socat dance did, and what it could not.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
 import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { startListener } from '../../fixtures/listener.js'
 import { run, sshAdd, startAgent, startSshd, waitFor } from '../../fixtures/openssh.js'
-
-/** Start `relaykit relay-listen ARGS` in the foreground; stopped at teardown. */
-function listen(t: Test, exe: string, args: string[]): ChildProcess & { log: () => string } {
-  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', exe, 'relay-listen', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  child.stderr?.on('data', (d: Buffer) => (log += d.toString()))
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  return Object.assign(child, { log: () => log })
-}
 
 const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', r)))
 
@@ -36,8 +26,7 @@ for (const mode of ['in-process', 'spawn'] as const) {
     const dir = path.dirname(exe)
     const agent = await startAgent(t, dir)
     const sock = path.join(dir, 'agent', 'relay.sock')
-    const l = listen(t, exe, ['-v', ...(mode === 'spawn' ? ['--spawn'] : []), sock, '--', exe, 'uds-relay', agent.socket])
-    await waitFor(() => fs.existsSync(sock), 'socket')
+    const l = await startListener(t, exe, ['-v', ...(mode === 'spawn' ? ['--spawn'] : []), sock, '--', exe, 'uds-relay', agent.socket], { socket: sock })
     t.match(l.log(), `(${mode}:`)
     t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
     t.equal((await sshAdd(sock, ['-L'])).stdout.trim(), agent.publicKey)
@@ -57,14 +46,14 @@ t.test('private socket in a private directory; stale socket replaced; second sta
   await run('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(sock)})`])
   t.ok(fs.lstatSync(sock).isSocket())
 
-  const l = listen(t, exe, ['-v', sock, '--', 'uds-relay', agent.socket])
+  const l = await startListener(t, exe, ['-v', sock, '--', 'uds-relay', agent.socket])
   await waitFor(() => l.log().includes('listening'), 'listener')
   t.match(l.log(), 'removing stale socket')
   t.equal(fs.statSync(sock).mode & 0o777, 0o600, 'socket 0600')
   t.equal(fs.statSync(path.dirname(sock)).mode & 0o777, 0o700, 'directory 0700')
   t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
 
-  const again = listen(t, exe, [sock, '--', 'uds-relay', agent.socket])
+  const again = await startListener(t, exe, [sock, '--', 'uds-relay', agent.socket])
   t.equal(await exited(again), 0, 'a second listener on a served socket exits 0 quietly')
   t.equal(again.log(), '')
 
@@ -74,7 +63,7 @@ t.test('private socket in a private directory; stale socket replaced; second sta
 
   const file = path.join(dir, 'not-a-socket')
   fs.writeFileSync(file, 'keep me')
-  const refused = listen(t, exe, [file, '--', 'uds-relay', agent.socket])
+  const refused = await startListener(t, exe, [file, '--', 'uds-relay', agent.socket])
   t.equal(await exited(refused), 1)
   t.match(refused.log(), /exists and is not a socket; refusing to replace it/)
   t.equal(fs.readFileSync(file, 'utf8'), 'keep me')
@@ -101,8 +90,7 @@ t.test('64 parallel clients x 50 requests, both modes: no failure; 500 connectio
   const agent = await startAgent(t, dir)
   for (const mode of ['in-process', 'spawn']) {
     const sock = path.join(dir, `${mode}.sock`)
-    listen(t, exe, [...(mode === 'spawn' ? ['--spawn'] : []), '--max-connections', '16', sock, '--', exe, 'uds-relay', agent.socket])
-    await waitFor(() => fs.existsSync(sock), 'socket')
+    await startListener(t, exe, [...(mode === 'spawn' ? ['--spawn'] : []), '--max-connections', '16', sock, '--', exe, 'uds-relay', agent.socket], { socket: sock })
     const result = await agentClientLoad(sock, { clients: 64, requestsPerClient: 50 })
     t.equal(result.failures, 0, `${mode}: ${result.errors.slice(0, 3).join('; ')}`)
     t.equal(result.answered, 64 * 50, `${mode}: every request answered, though only 16 relays run at once`)
