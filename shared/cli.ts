@@ -39,6 +39,13 @@ export function usage(spec: CliSpec): string {
   ].join('\n')
 }
 
+/** Report a flag value that parsed but makes no sense (`-deny nosuch`); returns the usage exit code. */
+export function flagValueError(spec: CliSpec, io: RelayIo, err: unknown): ExitCode {
+  if (!(err instanceof FlagError)) throw err
+  io.stderr.write(`${spec.name}: ${err.message} (see ${spec.name} -h)\n`)
+  return ExitCode.USAGE
+}
+
 /** Parsed command line, or the exit code to return at once. */
 export type CliResult =
   | { readonly ok: true; readonly flags: Readonly<Record<string, boolean | string | undefined>>; readonly args: readonly string[] }

@@ -17,6 +17,7 @@ import { isClosedByPeer, messageOf } from './relay-error.js'
  * | channel EOF or closed by the peer | flush what it sent to stdout, end stdout; stdin is not waited for, the channel can take no more | 0 |
  * | stdout closed by the reader (EPIPE) | the client left: stop | 0 |
  * | read error on stdin, any other channel error | report it | 1 |
+ * | `requestTimeoutMs` passed with a request outstanding and no byte back | report, end the connection | 6 |
  *
  * Settling, for channels without half-close: the peer tools either exit at
  * stdin EOF and lose an answer still in flight (`-ei`), or wait for a pipe
@@ -38,6 +39,11 @@ export interface PumpOptions {
   exitOnChannelEof?: boolean
   /** Runs after the last stdin byte has been handed to the channel. */
   onStdinEnd?: (channel: Duplex) => void
+  /**
+   * `--request-timeout`: end the session when the channel sends nothing
+   * back for this long after being sent something (the far side stalled).
+   */
+  requestTimeoutMs?: number
   log: Log
   timing?: Partial<SettleTiming>
 }
@@ -120,6 +126,7 @@ export function pump(
     let stdinEnded = false
     let outstanding = false
     let timer: NodeJS.Timeout | undefined
+    let stallTimer: NodeJS.Timeout | undefined
     let toChannel = 0
     let toStdout = 0
 
@@ -127,6 +134,7 @@ export function pump(
       if (finished) return
       finished = true
       clearTimeout(timer)
+      clearTimeout(stallTimer)
       log.debug(`${why}; ${toChannel} bytes in, ${toStdout} bytes out`)
       stdin.pause()
       // Whatever was already handed to either side is delivered before the
@@ -149,6 +157,8 @@ export function pump(
 
     channel.on('data', (chunk: Buffer) => {
       outstanding = false
+      clearTimeout(stallTimer)
+      stallTimer = undefined
       toStdout += chunk.length
       if (!stdout.write(chunk)) {
         channel.pause()
@@ -166,8 +176,14 @@ export function pump(
       }
     })
 
+    const stalled = (ms: number) => {
+      log.error(`no answer within ${ms / 1000} s (--request-timeout); ending the connection`)
+      finish(ExitCode.TIMEOUT, 'the channel stalled')
+    }
     stdin.on('data', (chunk: Buffer) => {
       outstanding = true
+      const limit = options.requestTimeoutMs
+      if (limit !== undefined && stallTimer === undefined) stallTimer = setTimeout(stalled, limit, limit)
       toChannel += chunk.length
       if (!channel.write(chunk)) {
         stdin.pause()

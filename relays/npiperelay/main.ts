@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream'
 import { assuanRetryable, connectAssuan } from '../../shared/assuan.js'
-import { parseCli, type CliSpec } from '../../shared/cli.js'
+import { type AgentMode, agentModeFlags, parseAgentMode, relayAgentMessages } from '../../shared/agent-mode.js'
+import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
 import { dial } from '../../shared/dial.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog } from '../../shared/log.js'
@@ -17,7 +18,9 @@ export const cli: CliSpec = {
     'A drop-in for npiperelay.exe: same flags, same exit codes. Unlike it, a busy pipe is',
     'waited for instead of failing, an answer still in flight at stdin EOF is delivered',
     'before -ei exits, and without -ei/-ep the relay does not stay behind forever after',
-    'its client left.',
+    'its client left. With --agent (or -compat/-deny) it relays SSH agent messages one',
+    'by one (then -ei, -ep and -s do not apply: each answer is delivered, and a pipe the',
+    'agent closed is reopened for the next request).',
   ].join('\n'),
   flags: [
     { name: 'p', type: 'boolean', help: 'poll every 200 ms until the pipe exists and is not busy' },
@@ -26,6 +29,7 @@ export const cli: CliSpec = {
     { name: 'ei', type: 'boolean', help: 'terminate on EOF reading from stdin (after delivering an answer in flight)' },
     { name: 'bg', type: 'boolean', help: 'hide the console window and run in the background' },
     { name: 'a', type: 'boolean', help: 'the argument is a libassuan socket file (gpg-agent): connect to its TCP port and send its nonce' },
+    ...agentModeFlags,
   ],
   positionals: 1,
   wrongArgsCode: ExitCode.ERROR,
@@ -37,6 +41,12 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   if (!parsed.ok) return parsed.code
   const { flags } = parsed
   const target = parsed.args[0] as string
+  let mode: AgentMode
+  try {
+    mode = parseAgentMode(flags)
+  } catch (err) {
+    return flagValueError(cli, io, err)
+  }
   const log = createLog(io.stderr, cli.name, flags.v === true)
 
   if (flags.bg) {
@@ -45,11 +55,10 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   }
 
   log.debug(`connecting to ${target}`)
+  const connect = flags.a ? () => connectAssuan(target) : () => connectPipe(target)
   let channel: Duplex
   try {
-    channel = flags.a
-      ? await dial(() => connectAssuan(target), { poll: flags.p === true, retryable: assuanRetryable, log, what: target })
-      : await dial(() => connectPipe(target), { poll: flags.p === true, retryable: pipeRetryable, log, what: target })
+    channel = await dial(connect, { poll: flags.p === true, retryable: flags.a ? assuanRetryable : pipeRetryable, log, what: target })
   } catch (err) {
     const e = err instanceof RelayError ? err : describePipeError(target, err)
     log.error(e.message)
@@ -57,8 +66,10 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     return ExitCode.ERROR
   }
 
+  if (mode.agent) return relayAgentMessages(io, channel, connect, mode, log)
   return pump(io, channel, {
     halfClose: false,
+    requestTimeoutMs: mode.requestTimeoutMs,
     exitOnStdinEof: flags.ei === true,
     exitOnChannelEof: flags.ep === true,
     onStdinEnd: flags.s

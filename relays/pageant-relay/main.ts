@@ -1,7 +1,9 @@
 import fs from 'node:fs'
+import { parseSeconds } from '../../shared/agent-mode.js'
+import { type AgentPolicy, parsePolicy, policyFlags, withPolicy } from '../../shared/agent-policy.js'
 import { relayAgent } from '../../shared/agent-relay.js'
 import { connectAssuan } from '../../shared/assuan.js'
-import { parseCli, type CliSpec } from '../../shared/cli.js'
+import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog, type Log } from '../../shared/log.js'
 import { pump } from '../../shared/pump.js'
@@ -27,7 +29,14 @@ export const cli: CliSpec = {
     { name: 'gpg', type: 'string', value: 'NAME', help: 'relay to gpg4win\'s libassuan socket NAME (e.g. S.gpg-agent) instead of Pageant' },
     { name: 'gpgConfigBasepath', type: 'string', value: 'DIR', help: 'where --gpg looks (default %LOCALAPPDATA%\\gnupg, then %APPDATA%\\gnupg)' },
     { name: 'logfile', type: 'string', value: 'PATH', help: 'write diagnostics to PATH (appended) instead of stderr' },
-    { name: 'timeout', type: 'string', value: 'SECONDS', help: 'how long Pageant may take to answer one request (default 60)' },
+    {
+      name: 'timeout',
+      type: 'string',
+      value: 'SECONDS',
+      help: 'how long Pageant may take to answer one request before it is answered SSH_AGENT_FAILURE (default 60)',
+      aliases: ['request-timeout'],
+    },
+    ...policyFlags,
   ],
   positionals: 0,
 }
@@ -38,6 +47,14 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   if (!parsed.ok) return parsed.code
   const { flags } = parsed
   const verbose = flags.v === true
+  let policy: AgentPolicy
+  let timeoutSeconds: number
+  try {
+    policy = parsePolicy(flags)
+    timeoutSeconds = parseSeconds(flags.timeout ?? '60', 'timeout')
+  } catch (err) {
+    return flagValueError(cli, io, err)
+  }
   let log: Log
   try {
     log = createLog(flags.logfile ? logFile(flags.logfile as string) : io.stderr, cli.name, verbose)
@@ -46,9 +63,8 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     return ExitCode.USAGE
   }
   const mode = (flags.transport ?? 'auto') as TransportMode
-  const timeoutSeconds = Number(flags.timeout ?? 60)
-  if (!['auto', 'pipe', 'wmcopydata'].includes(mode) || !(timeoutSeconds > 0)) {
-    log.error(`bad --transport (auto, pipe or wmcopydata) or --timeout (seconds > 0)`)
+  if (!['auto', 'pipe', 'wmcopydata'].includes(mode)) {
+    log.error(`bad --transport "${mode}": use auto, pipe or wmcopydata`)
     return ExitCode.USAGE
   }
 
@@ -65,7 +81,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     log,
   })
   try {
-    return await relayAgent(io, (request) => transport.query(request.bytes), { log })
+    return await relayAgent(io, withPolicy((request) => transport.query(request.bytes), policy, log), { log })
   } finally {
     transport.close()
   }

@@ -1,4 +1,5 @@
-import { parseCli, type CliSpec } from '../../shared/cli.js'
+import { type AgentMode, agentModeFlags, parseAgentMode, relayAgentMessages } from '../../shared/agent-mode.js'
+import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
 import { dial } from '../../shared/dial.js'
 import { createLog } from '../../shared/log.js'
 import { pump } from '../../shared/pump.js'
@@ -15,12 +16,14 @@ export const cli: CliSpec = {
     'S.gpg-agent.ssh) or a libassuan socket file (gpg-agent) at SOCKET names.',
     'At stdin EOF the socket is shut down for writing and the',
     "agent's remaining answer still reaches stdout; the relay exits when the",
-    'socket closes.',
+    'socket closes. With --agent (or -compat/-deny) it relays agent messages one',
+    'by one and reconnects to an agent that restarted.',
   ].join('\n'),
   flags: [
     { name: 'p', type: 'boolean', help: 'poll every 200 ms until the socket exists and accepts' },
     { name: 'ei', type: 'boolean', help: 'exit at stdin EOF once no answer is outstanding (no half-close)' },
     { name: 'ep', type: 'boolean', help: 'exit at socket EOF (always the case; accepted for npiperelay compatibility)' },
+    ...agentModeFlags,
   ],
   positionals: 1,
 }
@@ -30,6 +33,12 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const parsed = parseCli(cli, argv, io)
   if (!parsed.ok) return parsed.code
   const path = parsed.args[0] as string
+  let mode: AgentMode
+  try {
+    mode = parseAgentMode(parsed.flags)
+  } catch (err) {
+    return flagValueError(cli, io, err)
+  }
   const log = createLog(io.stderr, cli.name, parsed.flags.v === true)
   let socket
   try {
@@ -44,10 +53,12 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     log.error(e.message)
     return e.exitCode
   }
+  if (mode.agent) return relayAgentMessages(io, socket, () => connectPath(path), mode, log)
   return pump(io, socket, {
     halfClose: true,
     exitOnStdinEof: parsed.flags.ei === true,
     exitOnChannelEof: parsed.flags.ep === true,
+    requestTimeoutMs: mode.requestTimeoutMs,
     log,
   })
 }

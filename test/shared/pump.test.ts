@@ -182,3 +182,29 @@ t.test('stdin that ended before the pump started still counts as EOF', async (t)
   fake.reply(null)
   t.equal(await result, ExitCode.OK)
 })
+
+t.test('requestTimeoutMs: a channel that stops answering ends the session with exit 6', async (t) => {
+  const s = setup({ halfClose: true, requestTimeoutMs: 60 })
+  s.stdin.write(Buffer.from('first'))
+  await new Promise((r) => setTimeout(r, 30))
+  s.reply(Buffer.from('answer 1'))
+  // Answers keep resetting the clock: 3 × 30 ms of exchanges outlast the limit.
+  for (let i = 0; i < 3; i++) {
+    s.stdin.write(Buffer.from('again'))
+    await new Promise((r) => setTimeout(r, 30))
+    s.reply(Buffer.from('.'))
+  }
+  s.stdin.write(Buffer.from('stalls'))
+  t.equal(await s.result, ExitCode.TIMEOUT)
+  t.equal(s.out().toString(), 'answer 1...', 'every answer that came was delivered')
+  t.match(s.err(), /no answer within 0\.06 s \(--request-timeout\); ending the connection/)
+  t.ok(s.channel.destroyed, 'the stalled channel is closed')
+})
+
+t.test('requestTimeoutMs does not fire while nothing is asked', async (t) => {
+  const s = setup({ halfClose: true, requestTimeoutMs: 30 })
+  await new Promise((r) => setTimeout(r, 100))
+  s.stdin.end()
+  s.reply(null)
+  t.equal(await s.result, ExitCode.OK)
+})
