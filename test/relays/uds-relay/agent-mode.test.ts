@@ -3,13 +3,13 @@
  * socat, in front of ssh-agent): message-by-message relaying, -v decoding,
  * -deny, -compat and --request-timeout.
  */
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { AgentMessage, encodeFrame, FrameParser } from '../../../shared/agent-frames.js'
 import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { startRelay } from '../../fixtures/relay-process.js'
 import { run, socatListen, sshAdd, startAgent, startSshd } from '../../fixtures/openssh.js'
 
 /** The relay's stderr as socat passes it on. */
@@ -117,23 +117,6 @@ t.test('-compat: OpenSSH 9 logs in through an agent that drops the connection on
   t.equal(seen.extension, 1, 'session-bind never reached the old agent')
 })
 
-/** Start the relay with pipes for stdio; resolves its exit code, stdout and stderr. */
-function runRelay(exe: string, args: string[], input: Buffer) {
-  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE', exe, 'uds-relay', ...args])
-  const out: Buffer[] = []
-  let err = ''
-  child.stdout.on('data', (d: Buffer) => out.push(d))
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-  child.stdin.write(input)
-  const started = Date.now()
-  return {
-    child,
-    done: new Promise<{ code: number | null; stdout: Buffer; stderr: string; ms: number }>((resolve) =>
-      child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err, ms: Date.now() - started })),
-    ),
-  }
-}
-
 t.test('--request-timeout with a frozen ssh-agent: FAILURE in agent mode, exit 6 in byte mode', async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
@@ -142,7 +125,8 @@ t.test('--request-timeout with a frozen ssh-agent: FAILURE in agent mode, exit 6
   agent.process.kill('SIGSTOP')
   t.teardown(() => void agent.process.kill('SIGCONT'))
 
-  const agentMode = runRelay(exe, ['--agent', '--request-timeout', '1', agent.socket], request)
+  const agentMode = startRelay(exe, ['uds-relay', '--agent', '--request-timeout', '1', agent.socket])
+  agentMode.child.stdin.write(request)
   const frames: number[] = []
   const parser = new FrameParser()
   agentMode.child.stdout.on('data', (d: Buffer) => {
@@ -154,7 +138,8 @@ t.test('--request-timeout with a frozen ssh-agent: FAILURE in agent mode, exit 6
   t.equal(a.code, 0, 'and the session ended normally at its EOF')
   t.match(a.stderr, /SSH_AGENTC_REQUEST_IDENTITIES failed, answering SSH_AGENT_FAILURE: the agent did not answer within 1000 ms/)
 
-  const byteMode = runRelay(exe, ['--request-timeout', '1', agent.socket], request)
+  const byteMode = startRelay(exe, ['uds-relay', '--request-timeout', '1', agent.socket])
+  byteMode.child.stdin.write(request)
   const b = await byteMode.done
   t.equal(b.code, 6, 'byte mode ends the connection with the timeout exit code')
   t.equal(b.stdout.length, 0)

@@ -1,0 +1,141 @@
+/**
+ * Fault injection with real peers (the built executable, a real ssh-agent):
+ * the agent killed in the middle of a request, the client leaving in the
+ * middle of an answer, stdout closed early. Every case ends promptly with
+ * the documented exit code and leaves nothing running. (Pageant killed
+ * mid-session under Wine: test/relays/pageant-relay/wine.test.ts.)
+ */
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import t, { type Test } from 'tap'
+import { AgentMessage, FrameParser, encodeFrame } from '../../shared/agent-frames.js'
+import { isolatedLinuxExecutable } from '../fixtures/built.js'
+import { recordFigures } from '../fixtures/figures.js'
+import { startListener } from '../fixtures/listener.js'
+import { type Agent, run, sshAdd, startAgent, waitFor } from '../fixtures/openssh.js'
+import { settledUsage, usage } from '../fixtures/proc.js'
+import { startRelay } from '../fixtures/relay-process.js'
+
+const identities = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
+
+/** A fault case: counted as injected, and as survived if every assertion held. */
+function fault(name: string, body: (t: Test) => Promise<void>) {
+  t.test(name, async (t) => {
+    await body(t)
+    recordFigures('faults', { injected: 1, survived: t.passing() ? 1 : 0 })
+  })
+}
+
+/** Freeze the agent so a request is in flight, then kill it. */
+async function killMidRequest(agent: Agent, sendRequest: () => void): Promise<number> {
+  agent.process.kill('SIGSTOP')
+  sendRequest()
+  await new Promise((r) => setTimeout(r, 300))
+  agent.process.kill('SIGKILL')
+  return Date.now()
+}
+
+/** An agent whose identities answer is about 40 KiB (20 keys with long comments). */
+async function bigAgent(t: Test, dir: string): Promise<Agent> {
+  const agent = await startAgent(t, dir)
+  const keys: string[] = []
+  for (let i = 0; i < 20; i++) {
+    const key = path.join(dir, `k${i}`)
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `k${i}-${'c'.repeat(2000)}`, '-f', key])
+    keys.push(key)
+  }
+  await sshAdd(agent.socket, ['-q', ...keys])
+  return agent
+}
+
+fault('byte mode, ssh-agent killed mid-request: the client gets EOF at once, exit 0', async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const agent = await startAgent(t, path.dirname(exe))
+  const relay = startRelay(exe, ['uds-relay', agent.socket])
+  await waitFor(() => relay.child.stderr.readable, 'relay start')
+  const killedAt = await killMidRequest(agent, () => relay.child.stdin.write(identities))
+  const { code, stdout, exitedAt } = await relay.done
+  t.equal(code, 0, 'the session ended normally: the agent closed it')
+  t.equal(stdout.length, 0, 'no half answer')
+  t.comment(`relay exited ${exitedAt - killedAt} ms after the kill`)
+})
+
+fault('agent mode, ssh-agent killed mid-request: FAILURE for it and for the next, exit 0 at EOF', async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const agent = await startAgent(t, path.dirname(exe))
+  const relay = startRelay(exe, ['uds-relay', '--agent', agent.socket])
+  relay.child.stdin.write(identities)
+  const parser = new FrameParser()
+  const answers: number[] = []
+  relay.child.stdout.on('data', (d: Buffer) => answers.push(...parser.push(d).map((f) => f.type)))
+  await waitFor(() => answers.length === 1, 'the first answer')
+  await killMidRequest(agent, () => relay.child.stdin.write(identities))
+  await waitFor(() => answers.length === 2, 'an answer to the request in flight')
+  relay.child.stdin.end(identities)
+  const { code, stderr } = await relay.done
+  t.same(answers, [AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, AgentMessage.SSH_AGENT_FAILURE, AgentMessage.SSH_AGENT_FAILURE])
+  t.equal(code, 0)
+  // The request in flight is sent once more on a new connection, which finds the socket dead.
+  t.equal(stderr.match(/SSH_AGENTC_REQUEST_IDENTITIES failed, answering SSH_AGENT_FAILURE: nobody is listening on \S+: it is a stale socket/g)?.length, 2, 'each failure says why')
+})
+
+fault('relay-listen, ssh-agent killed mid-request and restarted: the client gets EOF, the next connection works', async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const dir = path.dirname(exe)
+  const agent = await startAgent(t, dir)
+  const sock = path.join(dir, 'listen.sock')
+  const link = path.join(dir, 'agent-link.sock')
+  fs.symlinkSync(agent.socket, link)
+  const listener = await startListener(t, exe, [sock, '--', 'uds-relay', link], { socket: sock })
+  const client = net.connect(sock)
+  const closed = new Promise<Buffer>((resolve) => {
+    const got: Buffer[] = []
+    client.on('data', (d: Buffer) => got.push(d))
+    client.on('close', () => resolve(Buffer.concat(got)))
+  })
+  await new Promise((r) => client.once('connect', r))
+  await killMidRequest(agent, () => client.write(identities))
+  t.equal((await closed).length, 0, 'the client saw EOF, not a half answer')
+  const again = await startAgent(t, fs.mkdtempSync(path.join(dir, 'b')))
+  fs.rmSync(link)
+  fs.symlinkSync(again.socket, link)
+  t.match((await sshAdd(sock, ['-l'])).stdout, again.fingerprint, 'the listener serves the restarted agent')
+  t.equal(listener.exitCode, null, 'the listener is still running')
+})
+
+fault('the client leaves in the middle of a 4 MiB answer stream: the relay exits 0, nothing left running', async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const dir = path.dirname(exe)
+  const agent = await bigAgent(t, dir)
+  for (const mode of ['in-process', 'spawn']) {
+    const sock = path.join(dir, `${mode}.sock`)
+    const listener = await startListener(t, exe, [...(mode === 'spawn' ? ['--spawn'] : []), sock, '--', exe, 'uds-relay', agent.socket], { socket: sock })
+    const pid = listener.pid as number
+    const baseline = usage(pid)
+    for (let round = 0; round < 5; round++) {
+      await new Promise<void>((resolve) => {
+        const c = net.connect(sock, () => c.write(Buffer.concat(Array.from({ length: 100 }, () => identities))))
+        c.once('data', () => c.destroy())
+        c.on('close', () => resolve())
+      })
+    }
+    const after = await settledUsage(pid, baseline)
+    t.same(after, baseline, `${mode}: descriptors and child processes back to ${JSON.stringify(baseline)}`)
+    t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint, `${mode}: the listener still serves`)
+  }
+})
+
+fault('stdout closed by the reader (EPIPE) in the middle of answers: exit 0, promptly', async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const agent = await bigAgent(t, path.dirname(exe))
+  for (const args of [['uds-relay'], ['uds-relay', '--agent']]) {
+    const relay = startRelay(exe, [...args, agent.socket])
+    relay.child.stdin.write(Buffer.concat(Array.from({ length: 100 }, () => identities)))
+    await new Promise((r) => relay.child.stdout.once('data', r))
+    relay.child.stdout.destroy()
+    const { code, stderr } = await relay.done
+    t.equal(code, 0, `${args.join(' ')}: exit 0`)
+    t.notMatch(stderr, /failed/, `${args.join(' ')}: a client leaving is not an error`)
+  }
+})
