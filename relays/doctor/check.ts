@@ -23,6 +23,11 @@ export function anyUsableAgent(results: readonly CheckResult[]): boolean {
   return results.some((r) => r.usableAgent === true)
 }
 
+/** An error's message, prefixed with `where` unless it already names it. */
+export function failedAt(where: string, message: string): string {
+  return message.includes(where) ? message : `${where}: ${message}`
+}
+
 /** "1 key", "3 keys". */
 export function keyCount(n: number): string {
   return `${n} key${n === 1 ? '' : 's'}`

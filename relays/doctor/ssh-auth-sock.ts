@@ -1,7 +1,7 @@
 import { ExitCode } from '../../shared/exit-codes.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
 import { probeAgent } from './agent-probe.js'
-import { type CheckResult, agentRow } from './check.js'
+import { type CheckResult, agentRow, failedAt } from './check.js'
 import { type DoctorFacts, isPipeName } from './facts.js'
 
 /**
@@ -58,7 +58,7 @@ export async function checkSshAuthSock(facts: DoctorFacts, context: SocketContex
     const keys = await probeAgent(() => facts.connect(sock), timeoutMs)
     return agentRow(NAME, sock, keys, ADD_KEYS)
   } catch (err) {
-    return { name: NAME, status: 'fail', detail: `${sock}: ${messageOf(err)}`, fix: fixFor(err, context) }
+    return { name: NAME, status: 'fail', detail: failedAt(sock, messageOf(err)), fix: fixFor(err, context) }
   }
 }
 

@@ -4,7 +4,7 @@ import { ExitCode } from '../../shared/exit-codes.js'
 import { RelayError, errorCode, messageOf } from '../../shared/relay-error.js'
 import { gpgSocketCandidates } from '../pageant-relay/gpg-socket.js'
 import { REQUEST_IDENTITIES, countIdentities, probeAgent, within } from './agent-probe.js'
-import { type CheckResult, agentRow } from './check.js'
+import { type CheckResult, agentRow, failedAt } from './check.js'
 import type { DoctorFacts } from './facts.js'
 
 /**
@@ -172,7 +172,7 @@ async function assuanRow(facts: DoctorFacts, file: string, bytes: Buffer, timeou
     ;(await within(facts.connect(file), timeoutMs)).destroy()
     return { name, status: 'ok', detail: `${file}: libassuan socket file, gpg-agent listens on port ${port}` }
   } catch (err) {
-    return { name, status: 'fail', detail: `${file}: libassuan socket file, but ${messageOf(err)}`, fix: GPG_RESTART }
+    return { name, status: 'fail', detail: failedAt(file, `libassuan socket file, but ${messageOf(err)}`), fix: GPG_RESTART }
   }
 }
 
@@ -191,7 +191,7 @@ async function gpgSshRow(facts: DoctorFacts, file: string, bytes: Buffer, timeou
       err instanceof RelayError && err.exitCode === ExitCode.UNAVAILABLE
         ? `${GPG_RESTART}; enable-ssh-support (or enable-win32-openssh-support) must be in gpg-agent.conf`
         : GPG_RESTART
-    return { name, status: 'fail', detail: `${file} (Cygwin socket file): ${messageOf(err)}`, fix }
+    return { name, status: 'fail', detail: failedAt(file, `Cygwin socket file, but ${messageOf(err)}`), fix }
   }
 }
 
