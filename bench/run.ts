@@ -8,6 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { builtExecutable, repoRoot } from '../test/fixtures/built.js'
 import { labStatus } from '../test/fixtures/winlab.js'
+import { type BenchHost, describeMachine, writeChart } from './chart.js'
 import { benchLinux } from './linux.js'
 import { Report, type Row } from './measure.js'
 import { benchWine } from './wine.js'
@@ -40,15 +41,23 @@ async function main(): Promise<number> {
 
   const dir = path.join(repoRoot, 'bench', 'results')
   fs.mkdirSync(dir, { recursive: true })
-  const meta = { date: new Date().toISOString(), machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.release()}`, quick }
+  const host: BenchHost = {
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown CPU',
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.versions.node,
+  }
+  const meta = { date: new Date().toISOString(), machine: `${host.cores} cores, ${host.memoryGiB} GiB, ${os.release()}`, host, quick }
   fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ ...meta, rows: report.rows }, null, 2) + '\n')
   fs.writeFileSync(path.join(dir, 'latest.md'), markdown(meta, report.rows))
-  process.stderr.write(`wrote ${path.relative(process.cwd(), dir)}/latest.{json,md}\n`)
+  writeChart(path.join(dir, 'latest.json'), path.join(dir, 'latest.svg'))
+  process.stderr.write(`wrote ${path.relative(process.cwd(), dir)}/latest.{json,md,svg}\n`)
   return 0
 }
 
-function markdown(meta: { date: string; machine: string }, rows: readonly Row[]): string {
-  const lines = [`Measured ${meta.date} on ${meta.machine}. Medians; ratio = value / baseline in the same run.`, '']
+function markdown(meta: { date: string; machine: string; host: BenchHost }, rows: readonly Row[]): string {
+  const lines = [`Measured ${meta.date} on ${describeMachine(meta)}. Medians; ratio = value / baseline in the same run.`, '', '![ratios](latest.svg)', '']
   for (const group of [...new Set(rows.map((r) => r.group))]) {
     lines.push(`### ${group}`, '', '| | value | ratio |', '|---|---|---|')
     for (const r of rows.filter((x) => x.group === group)) {

@@ -1,4 +1,5 @@
 import type { RelayDefinition } from '../shared/relay.js'
+import { doctor } from './doctor/main.js'
 import { mux } from './mux/main.js'
 import { npiperelay } from './npiperelay/main.js'
 import { pageantRelay } from './pageant-relay/main.js'
@@ -11,7 +12,7 @@ import { udsRelay } from './uds-relay/main.js'
  * theirs import each other.
  */
 export function allRelays(): readonly RelayDefinition[] {
-  return [udsRelay, npiperelay, pageantRelay, relayListen, mux]
+  return [udsRelay, npiperelay, pageantRelay, relayListen, mux, doctor]
 }
 
 /** The relay whose name matches `name` (case-insensitive, `.exe`/`.js` ignored). */

@@ -22,4 +22,10 @@ export interface RelayDefinition {
   /** One line for `relaykit --help`. */
   readonly summary: string
   readonly main: RelayMain
+  /**
+   * false for commands that are not relays (`doctor`): `relaykit link` gives
+   * the executable only relay names, so it never puts a file called
+   * `doctor` on anyone's PATH.
+   */
+  readonly linked?: boolean
 }

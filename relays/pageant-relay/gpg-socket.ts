@@ -10,9 +10,8 @@ import { RelayError } from '../../shared/relay-error.js'
  * `--gpgConfigBasepath` says where.
  */
 export function gpgSocketPath(name: string, basepath: string | undefined, env: NodeJS.ProcessEnv): string {
-  const p = process.platform === 'win32' ? path.win32 : path
-  if (basepath) return p.join(basepath, name)
-  const candidates = [env.LOCALAPPDATA, env.APPDATA].filter((d): d is string => !!d).map((d) => p.join(d, 'gnupg', name))
+  if (basepath) return (process.platform === 'win32' ? path.win32 : path).join(basepath, name)
+  const candidates = gpgSocketCandidates(name, env)
   const found = candidates.find((c) => fs.existsSync(c))
   if (found) return found
   throw new RelayError(
@@ -21,4 +20,10 @@ export function gpgSocketPath(name: string, basepath: string | undefined, env: N
       : `cannot locate gpg's directory: neither LOCALAPPDATA nor APPDATA is set; pass --gpgConfigBasepath`,
     ExitCode.UNAVAILABLE,
   )
+}
+
+/** Where gpg4win may keep socket file `name`, newest layout first (`%LOCALAPPDATA%`, then `%APPDATA%`). */
+export function gpgSocketCandidates(name: string, env: NodeJS.ProcessEnv): string[] {
+  const p = process.platform === 'win32' ? path.win32 : path
+  return [env.LOCALAPPDATA, env.APPDATA].filter((d): d is string => !!d).map((d) => p.join(d, 'gnupg', name))
 }

@@ -83,7 +83,7 @@ function link(args: readonly string[], io: RelayIo, self: { executable: string; 
     return ExitCode.USAGE
   }
   try {
-    for (const r of linkRelays(self.executable, args[0] as string, allRelays().map((x) => x.name))) {
+    for (const r of linkRelays(self.executable, args[0] as string, allRelays().filter((x) => x.linked !== false).map((x) => x.name))) {
       io.stderr.write(`${r.how} ${r.name}\n`)
     }
     return ExitCode.OK
