@@ -1,11 +1,13 @@
 import { koffi } from './koffi.js'
-import { ownerOnlySecurityAttributes } from './security.js'
+import { handleSecuritySddl, userOnlySecurityAttributes } from './security.js'
 
 /**
  * kernel32 named shared memory (CreateFileMapping/MapViewOfFile): the
- * carrier of Pageant's WM_COPYDATA protocol. The mapping is created owned by
- * the current user (see security.ts), and copied in and out with
- * RtlMoveMemory so no JavaScript ever holds a raw view of it.
+ * carrier of Pageant's WM_COPYDATA protocol. The mapping is owned by the
+ * current user (Pageant refuses one whose owner is not its own user SID,
+ * "wrong owning SID") and its DACL admits that user alone, where PuTTY's
+ * own client leaves the token's default DACL. Copied in and out with
+ * RtlMoveMemory, so no JavaScript ever holds a raw view of it.
  */
 
 const INVALID_HANDLE_VALUE = -1
@@ -20,6 +22,8 @@ export interface SharedMemory {
   write(bytes: Buffer): void
   /** Copy the first `length` bytes of the region out. */
   read(length: number): Buffer
+  /** Owner, group and DACL as the system stored them, in SDDL (to check, not assume, who may open it). */
+  securityDescriptor(): Promise<string>
   close(): void
 }
 
@@ -48,7 +52,7 @@ async function bind() {
 export async function createSharedMemory(name: string, size: number): Promise<SharedMemory> {
   api ??= bind()
   const w = await api
-  const attributes = await ownerOnlySecurityAttributes()
+  const attributes = await userOnlySecurityAttributes()
   const handle: unknown = w.CreateFileMappingW(INVALID_HANDLE_VALUE, attributes, PAGE_READWRITE, 0, size, name)
   if (!handle) throw new Error(`CreateFileMapping(${name}) failed (error ${w.GetLastError()})`)
   const view: unknown = w.MapViewOfFile(handle, FILE_MAP_WRITE, 0, 0, 0)
@@ -71,6 +75,7 @@ export async function createSharedMemory(name: string, size: number): Promise<Sh
       w.RtlMoveMemory(out, view, length)
       return out
     },
+    securityDescriptor: () => handleSecuritySddl(w.ffi.address(handle) as bigint),
     close() {
       if (closed) return
       closed = true

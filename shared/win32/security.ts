@@ -126,16 +126,6 @@ export function userOnlySecurityAttributes(): Promise<unknown> {
   return securityAttributes(userOnlySddl)
 }
 
-/**
- * SECURITY_ATTRIBUTES that only make the current user the owner (no DACL),
- * as PuTTY builds them for Pageant's WM_COPYDATA mapping: Pageant refuses a
- * mapping whose owner is not its own user SID ("wrong owning SID"), and one
- * made with NULL attributes has no owner at all under Wine.
- */
-export function ownerOnlySecurityAttributes(): Promise<unknown> {
-  return securityAttributes((sid) => `O:${sid}`)
-}
-
 /** Built once per descriptor; the memory lives as long as the process, so any number of objects may be created with it. */
 function securityAttributes(sddlFor: (sid: string) => string): Promise<unknown> {
   const key = sddlFor('SID')
