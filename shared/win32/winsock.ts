@@ -161,21 +161,20 @@ class Winsock implements SocketApi {
   async connect(s: SocketHandle, address: Buffer): Promise<void> {
     const w = this.#w
     this.#setNonBlocking(s, true)
-    try {
-      if (w.connect(s, address, address.length) !== SOCKET_ERROR) return
+    if (w.connect(s, address, address.length) === SOCKET_ERROR) {
       const error = w.WSAGetLastError() as number
       if (error !== WSA.EWOULDBLOCK) throw new WinsockError('connect', error)
       const deadline = Date.now() + CONNECT_TIMEOUT_MS
       for (;;) {
         const state = this.#connectState(s)
-        if (state === 'connected') return
+        if (state === 'connected') break
         if (state !== 'pending') throw new WinsockError('connect', state)
         if (Date.now() > deadline) throw new WinsockError('connect', WSA.ETIMEDOUT)
         await new Promise((r) => setTimeout(r, CONNECT_POLL_MS))
       }
-    } finally {
-      this.#setNonBlocking(s, false)
     }
+    // Only a connected socket is used further (a failed one is closed), so only it is switched back.
+    this.#setNonBlocking(s, false)
   }
 
   #setNonBlocking(s: SocketHandle, on: boolean): void {
