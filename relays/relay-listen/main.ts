@@ -11,6 +11,7 @@ import { isSea } from '../../shared/sea.js'
 import { syncWriter } from '../../shared/stdio.js'
 import { findRelay } from '../index.js'
 import { listenCygwin } from '../../shared/cygwin-socket.js'
+import { isLiveAfUnix, listenAfUnix } from '../../shared/af-unix.js'
 import { Limiter } from './limiter.js'
 import { isLive, listenUnix } from './listen-unix.js'
 import { MuxProcess } from './mux-client.js'
@@ -26,8 +27,10 @@ export const cli: CliSpec = {
     'anything else (e.g. relaykit.exe from WSL) is spawned per connection, with the',
     'connection as its stdin/stdout. SOCKET may also be a Windows named pipe',
     '(//./pipe/name, only this user, no remote clients) or, with --cygwin, a',
-    'Cygwin/MSYS2 socket file. The socket is private (0600); a stale socket is',
-    'replaced; if a live listener already serves SOCKET, exit 0 at once.',
+    'Cygwin/MSYS2 socket file. On Windows a plain SOCKET path is an AF_UNIX socket',
+    '(Windows 10 1803+). The socket is private (0600; on Windows a DACL for this',
+    'user only); a stale socket is replaced; if a live listener already serves',
+    'SOCKET, exit 0 at once.',
     '  relay-listen ~/.ssh/agent.sock -- /mnt/c/tools/relaykit.exe pageant-relay',
   ].join('\n'),
   flags: [
@@ -107,6 +110,18 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     } else if (flags.cygwin) {
       const server = await listenCygwin(address, onConnection, { log })
       close = () => void server.close()
+    } else if (process.platform === 'win32') {
+      // libuv has no AF_UNIX on Windows: Winsock's, through af-unix.ts.
+      const { afUnixHost } = await import('../../shared/win32/af-unix-host.js')
+      const listening = await listenAfUnix(path.resolve(address), onConnection, await afUnixHost(), {
+        log,
+        onError: (e) => log.error(e.message),
+      })
+      if ('alreadyServed' in listening) {
+        log.debug(`${address} is already served by a live listener`)
+        return ExitCode.OK
+      }
+      close = () => void listening.server.close()
     } else {
       const listening = await listenUnix(address, onConnection, log)
       if ('alreadyServed' in listening) {
@@ -142,6 +157,13 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     process.on('SIGINT', stop)
     process.on('SIGHUP', stop)
   })
+}
+
+/** Does a listener answer on the socket file? Windows' AF_UNIX sockets are not libuv's. */
+async function live(address: string): Promise<boolean> {
+  if (process.platform !== 'win32' || isPipeName(address)) return isLive(address)
+  const { afUnixHost } = await import('../../shared/win32/af-unix-host.js')
+  return isLiveAfUnix(path.resolve(address), await afUnixHost()).catch(() => false)
 }
 
 /** `\\.\pipe\name` or `//./pipe/name`. */
@@ -244,7 +266,7 @@ function relayOf(command: readonly string[]) {
  * errors are shown here, later ones go to --logfile.
  */
 async function detach(argv: readonly string[], address: string, io: RelayIo, log: Log): Promise<number> {
-  if (fs.existsSync(address) && (await isLive(address))) {
+  if (fs.existsSync(address) && (await live(address))) {
     log.debug(`${address} is already served by a live listener`)
     return ExitCode.OK
   }
@@ -264,7 +286,7 @@ async function detach(argv: readonly string[], address: string, io: RelayIo, log
       io.stderr.write(early)
       return child.exitCode
     }
-    if (fs.existsSync(address) && (await isLive(address))) break
+    if (fs.existsSync(address) && (await live(address))) break
     if (Date.now() > deadline) {
       log.error(`the background listener did not come up within 10 s${early ? `: ${early}` : ''}`)
       child.kill()

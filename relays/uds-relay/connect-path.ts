@@ -1,5 +1,7 @@
 import fs from 'node:fs'
-import type net from 'node:net'
+import nodePath from 'node:path'
+import type { Duplex } from 'node:stream'
+import { NoAfUnixError, connectAfUnix } from '../../shared/af-unix.js'
 import { assuanRetryable, connectAssuan } from '../../shared/assuan.js'
 import { SOCKET_COOKIE, connectCygwin, cygwinRetryable } from '../../shared/cygwin-socket.js'
 import { RelayError } from '../../shared/relay-error.js'
@@ -23,21 +25,34 @@ export function pathKind(path: string): PathKind {
   }
   if (!st.isFile()) return 'unix'
   const head = Buffer.alloc(SOCKET_COOKIE.length)
-  const fd = fs.openSync(path, 'r')
   try {
-    fs.readSync(fd, head, 0, head.length, 0)
-  } finally {
-    fs.closeSync(fd)
+    const fd = fs.openSync(path, 'r')
+    try {
+      fs.readSync(fd, head, 0, head.length, 0)
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return 'unix' // not readable as a file: a Windows AF_UNIX socket file (a reparse point) is not
   }
   return head.toString('latin1') === SOCKET_COOKIE ? 'cygwin' : 'assuan'
 }
 
-/** Connect to `path` whatever its kind; errors are RelayErrors naming the fix. */
-export async function connectPath(path: string): Promise<net.Socket> {
+/**
+ * Connect to `path` whatever its kind; errors are RelayErrors naming the
+ * fix. On Windows a path that is not a Cygwin or libassuan file is an
+ * AF_UNIX socket, which libuv cannot reach there (`net.connect(path)` means
+ * a named pipe on Windows): Winsock's, through af-unix.ts.
+ */
+export async function connectPath(path: string, platform: NodeJS.Platform = process.platform): Promise<Duplex> {
   const kind = pathKind(path)
   try {
     if (kind === 'cygwin') return await connectCygwin(path)
     if (kind === 'assuan') return await connectAssuan(path)
+    if (platform === 'win32') {
+      const { afUnixHost } = await import('../../shared/win32/af-unix-host.js')
+      return await connectAfUnix(nodePath.resolve(path), await afUnixHost())
+    }
     return await connectUnix(path)
   } catch (err) {
     throw err instanceof RelayError ? err : describeUnixError(path, err)
@@ -46,5 +61,6 @@ export async function connectPath(path: string): Promise<net.Socket> {
 
 /** With `-p`: the thing behind the path is not there yet. */
 export function pathRetryable(err: unknown): boolean {
+  if (err instanceof NoAfUnixError) return false // waiting will not give Windows AF_UNIX
   return unixRetryable(err) || cygwinRetryable(err) || assuanRetryable(err) || (err instanceof RelayError && err.exitCode === 3)
 }

@@ -14,6 +14,7 @@ export const cli: CliSpec = {
     'Relays stdin/stdout to the Unix domain socket SOCKET, e.g. an ssh-agent',
     '($SSH_AUTH_SOCK), or to what a Cygwin/MSYS2 socket file (Git for Windows,',
     'S.gpg-agent.ssh) or a libassuan socket file (gpg-agent) at SOCKET names.',
+    'On Windows any other SOCKET is an AF_UNIX socket (Windows 10 1803+).',
     'At stdin EOF the socket is shut down for writing and the',
     "agent's remaining answer still reaches stdout; the relay exits when the",
     'socket closes. With --agent (or -compat/-deny) it relays agent messages one',

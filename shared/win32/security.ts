@@ -29,6 +29,15 @@ const SE_KERNEL_OBJECT = 6
 const OWNER_SECURITY_INFORMATION = 0x1
 const GROUP_SECURITY_INFORMATION = 0x2
 const DACL_SECURITY_INFORMATION = 0x4
+const PROTECTED_DACL_SECURITY_INFORMATION = 0x80000000
+const SE_FILE_OBJECT = 1
+const READ_CONTROL = 0x00020000
+const WRITE_DAC = 0x00040000
+const FILE_SHARE_ALL = 0x7 // read, write, delete
+const OPEN_EXISTING = 3
+const FILE_FLAG_OPEN_REPARSE_POINT = 0x00200000
+const FILE_FLAG_BACKUP_SEMANTICS = 0x02000000
+const INVALID_HANDLE_VALUE = -1
 
 let api: ReturnType<typeof bind> | undefined
 
@@ -55,6 +64,16 @@ async function bind() {
     ),
     ConvertSecurityDescriptorToStringSecurityDescriptorW: advapi32.func(
       'int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *SecurityDescriptor, uint32_t RequestedStringSDRevision, uint32_t SecurityInformation, _Out_ void **StringSecurityDescriptor, void *StringSecurityDescriptorLen)',
+    ),
+    CreateFileW: kernel32.func(
+      'intptr_t __stdcall CreateFileW(const char16_t *lpFileName, uint32_t dwDesiredAccess, uint32_t dwShareMode, void *lpSecurityAttributes, uint32_t dwCreationDisposition, uint32_t dwFlagsAndAttributes, intptr_t hTemplateFile)',
+    ),
+    CloseFileHandle: kernel32.func('int __stdcall CloseHandle(intptr_t hObject)'),
+    GetSecurityDescriptorDacl: advapi32.func(
+      'int __stdcall GetSecurityDescriptorDacl(void *pSecurityDescriptor, _Out_ int *lpbDaclPresent, _Out_ void **pDacl, _Out_ int *lpbDaclDefaulted)',
+    ),
+    SetSecurityInfo: advapi32.func(
+      'uint32_t __stdcall SetSecurityInfo(intptr_t handle, int ObjectType, uint32_t SecurityInfo, void *psidOwner, void *psidGroup, void *pDacl, void *pSacl)',
     ),
     GetSecurityInfo: advapi32.func(
       'uint32_t __stdcall GetSecurityInfo(intptr_t handle, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
@@ -204,4 +223,55 @@ export function parseSddl(sddl: string): ParsedSddl {
     daclFlags: open < 0 ? dacl : dacl.slice(0, open),
     aces: [...dacl.matchAll(/\(([^)]*)\)/g)].map((m) => m[1] ?? ''),
   }
+}
+
+/**
+ * Open `file` itself (not what a reparse point names: an AF_UNIX socket
+ * file is one, and opening it the ordinary way fails) for reading or
+ * changing its security; `use` gets the handle, which is closed after.
+ */
+async function withFileHandle<T>(file: string, access: number, use: (w: Awaited<ReturnType<typeof bind>>, handle: number) => Promise<T> | T): Promise<T> {
+  api ??= bind()
+  const w = await api
+  const handle = w.CreateFileW(file, access, FILE_SHARE_ALL, null, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, 0) as number
+  if (handle === INVALID_HANDLE_VALUE) throw new Error(`cannot open ${file} (error ${w.GetLastError()})`)
+  try {
+    return await use(w, handle)
+  } finally {
+    w.CloseFileHandle(handle)
+  }
+}
+
+/**
+ * Give `file` the DACL of {@link userOnlySddl}: protected (nothing inherited
+ * from the folder), one ACE granting the current user full access. For
+ * relay-listen's AF_UNIX socket files, which Windows creates with the
+ * folder's inherited ACL.
+ */
+export async function restrictFileToUser(file: string): Promise<void> {
+  const sid = await currentUserSid()
+  await withFileHandle(file, WRITE_DAC | READ_CONTROL, (w, handle) => {
+    const descriptor: unknown[] = [null]
+    if (!w.ConvertStringSecurityDescriptorToSecurityDescriptorW(userOnlySddl(sid), SDDL_REVISION_1, descriptor, null)) {
+      throw new Error(`ConvertStringSecurityDescriptorToSecurityDescriptor failed (error ${w.GetLastError()})`)
+    }
+    try {
+      const present = [0]
+      const dacl: unknown[] = [null]
+      const defaulted = [0]
+      if (!w.GetSecurityDescriptorDacl(descriptor[0], present, dacl, defaulted) || !present[0]) {
+        throw new Error(`GetSecurityDescriptorDacl failed (error ${w.GetLastError()})`)
+      }
+      const info = DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION
+      const status = w.SetSecurityInfo(handle, SE_FILE_OBJECT, info, null, null, dacl[0], null) as number
+      if (status !== 0) throw new Error(`SetSecurityInfo on ${file} failed (error ${status})`)
+    } finally {
+      w.LocalFree(descriptor[0])
+    }
+  })
+}
+
+/** The owner, group and DACL of `file` as stored, in SDDL (for tests of {@link restrictFileToUser}). */
+export function fileSecuritySddl(file: string): Promise<string> {
+  return withFileHandle(file, READ_CONTROL, (_w, handle) => handleSecuritySddl(handle))
 }

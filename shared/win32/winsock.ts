@@ -1,0 +1,296 @@
+import { type SocketApi, type SocketHandle, WinsockError, WSA } from '../af-unix.js'
+import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
+import { koffi } from './koffi.js'
+
+/**
+ * ws2_32 (Winsock 2) stream sockets through koffi: the calls af-unix.ts
+ * needs, shaped as its {@link SocketApi}. Nothing else here: addresses,
+ * stream semantics and error messages live in af-unix.ts, where they are
+ * tested with fakes (Wine has no AF_UNIX: socket() fails with
+ * WSAEAFNOSUPPORT).
+ *
+ * How each call keeps off the event loop:
+ * - recv and send are overlapped (WSARecv/WSASend) and complete through the
+ *   process's completion port (completion-port.ts), like the named-pipe
+ *   server: an idle connection holds no thread, and a read and a write may
+ *   be pending at once. Completions report Win32 errors
+ *   (ERROR_NETNAME_DELETED for a reset …), which af-unix.ts maps as well.
+ * - connect runs on a non-blocking socket on the main thread and, if it
+ *   would block, is polled with select(timeout 0) every few ms; then the
+ *   socket is made blocking again (overlapped calls do not need it
+ *   non-blocking). AF_UNIX connects complete or fail at once in practice;
+ *   the polling only bounds the unusual case (a full backlog).
+ * - accept is a blocking accept() run with koffi's `.async` on a libuv pool
+ *   thread: one thread per listener for as long as it listens (libuv has 4
+ *   by default, shared with fs and dns). closesocket on the listening
+ *   socket makes it return, so close() and process exit free the thread.
+ *   koffi keeps one "last error" per process, not per thread; the
+ *   WSAGetLastError read after a failed async accept could in principle see
+ *   another call's error, which only changes the text of a logged failure.
+ * - Everything else is a quick synchronous call.
+ *
+ * Memory: each socket that reads or writes gets one LocalAlloc'ed block
+ * (two OVERLAPPEDs, two WSABUFs, the flags word, a 64 KiB buffer each way),
+ * freed once the socket is closed and nothing of it is pending (closing
+ * cancels what is; the cancelled operations still complete through the
+ * port, with ERROR_OPERATION_ABORTED).
+ */
+
+const AF_UNIX = 1
+const SOCK_STREAM = 1
+const INVALID_SOCKET = -1
+const SOCKET_ERROR = -1
+const SD_SEND = 1
+const FIONBIO = 0x8004667e
+const SOL_SOCKET = 0xffff
+const SO_ERROR = 0x1007
+const WINSOCK_2_2 = 0x0202
+const LPTR = 0x0040
+/** sizeof(fd_set) on 64-bit: u_int fd_count, padding, SOCKET fd_array[64]. */
+const FD_SET_SIZE = 8 + 8 * 64
+
+const BUFFER_SIZE = 64 * 1024
+const WSABUF_SIZE = 16 // ULONG len, padding, CHAR *buf
+const OV_READ = 0
+const OV_WRITE = OVERLAPPED_SIZE
+const WSABUF_READ = 2 * OVERLAPPED_SIZE
+const WSABUF_WRITE = WSABUF_READ + WSABUF_SIZE
+const FLAGS = WSABUF_WRITE + WSABUF_SIZE
+const READ_BUFFER = FLAGS + 8
+const WRITE_BUFFER = READ_BUFFER + BUFFER_SIZE
+const BLOCK_SIZE = WRITE_BUFFER + BUFFER_SIZE
+
+const CONNECT_POLL_MS = 5
+const CONNECT_TIMEOUT_MS = 10_000
+
+let api: ReturnType<typeof bind> | undefined
+
+async function bind() {
+  const ffi = await koffi()
+  const ws2 = ffi.load('ws2_32.dll')
+  const kernel32 = ffi.load('kernel32.dll')
+  const ntdll = ffi.load('ntdll.dll')
+  const w = {
+    ffi,
+    WSAStartup: ws2.func('int __stdcall WSAStartup(uint16_t wVersionRequested, void *lpWSAData)'),
+    socket: ws2.func('intptr_t __stdcall socket(int af, int type, int protocol)'),
+    bind: ws2.func('int __stdcall bind(intptr_t s, const void *name, int namelen)'),
+    listen: ws2.func('int __stdcall listen(intptr_t s, int backlog)'),
+    accept: ws2.func('intptr_t __stdcall accept(intptr_t s, void *addr, void *addrlen)'),
+    connect: ws2.func('int __stdcall connect(intptr_t s, const void *name, int namelen)'),
+    ioctlsocket: ws2.func('int __stdcall ioctlsocket(intptr_t s, uint32_t cmd, _Inout_ uint32_t *argp)'),
+    select: ws2.func('int __stdcall select(int nfds, void *readfds, void *writefds, void *exceptfds, const void *timeout)'),
+    getsockopt: ws2.func('int __stdcall getsockopt(intptr_t s, int level, int optname, void *optval, _Inout_ int *optlen)'),
+    WSARecv: ws2.func(
+      'int __stdcall WSARecv(intptr_t s, uintptr_t lpBuffers, uint32_t dwBufferCount, uintptr_t lpNumberOfBytesRecvd, uintptr_t lpFlags, uintptr_t lpOverlapped, uintptr_t lpCompletionRoutine)',
+    ),
+    WSASend: ws2.func(
+      'int __stdcall WSASend(intptr_t s, uintptr_t lpBuffers, uint32_t dwBufferCount, uintptr_t lpNumberOfBytesSent, uint32_t dwFlags, uintptr_t lpOverlapped, uintptr_t lpCompletionRoutine)',
+    ),
+    shutdown: ws2.func('int __stdcall shutdown(intptr_t s, int how)'),
+    closesocket: ws2.func('int __stdcall closesocket(intptr_t s)'),
+    WSAGetLastError: ws2.func('int __stdcall WSAGetLastError()'),
+    LocalAlloc: kernel32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
+    LocalFree: kernel32.func('void * __stdcall LocalFree(void *hMem)'),
+    CopyIn: ntdll.func('void __stdcall RtlMoveMemory(uintptr_t Destination, const void *Source, size_t Length)'),
+    CopyOut: ntdll.func('void __stdcall RtlMoveMemory(void *Destination, uintptr_t Source, size_t Length)'),
+  }
+  const data = Buffer.alloc(512) // WSADATA is 408 bytes on 64-bit
+  const status = w.WSAStartup(WINSOCK_2_2, data) as number
+  if (status !== 0) throw new WinsockError('WSAStartup', status)
+  return w
+}
+
+type Api = Awaited<ReturnType<typeof bind>>
+
+/** The per-socket block for overlapped recv/send, and what is pending on it. */
+interface Io {
+  memory: unknown
+  block: number
+  pending: number
+  closed: boolean
+}
+
+/** Winsock's sockets as af-unix.ts uses them; `family` other than AF_UNIX is for tests of the bindings. */
+class Winsock implements SocketApi {
+  readonly #w: Api
+  readonly #port: CompletionPort
+  readonly #family: number
+  readonly #io = new Map<SocketHandle, Io>()
+  readonly #listening = new Set<SocketHandle>()
+
+  constructor(w: Api, port: CompletionPort, family: number) {
+    this.#w = w
+    this.#port = port
+    this.#family = family
+    // A thread blocked in accept() would keep the process from exiting.
+    process.once('exit', () => {
+      for (const s of this.#listening) w.closesocket(s)
+    })
+  }
+
+  #fail(syscall: string): never {
+    throw new WinsockError(syscall, this.#w.WSAGetLastError() as number)
+  }
+
+  socket(): SocketHandle {
+    const s = this.#w.socket(this.#family, SOCK_STREAM, 0) as number
+    if (s === INVALID_SOCKET) this.#fail('socket')
+    return s
+  }
+
+  bind(s: SocketHandle, address: Buffer): void {
+    if (this.#w.bind(s, address, address.length) === SOCKET_ERROR) this.#fail('bind')
+  }
+
+  listen(s: SocketHandle, backlog: number): void {
+    if (this.#w.listen(s, backlog) === SOCKET_ERROR) this.#fail('listen')
+    this.#listening.add(s)
+  }
+
+  accept(s: SocketHandle): Promise<SocketHandle> {
+    return new Promise((resolve, reject) => {
+      this.#w.accept.async(s, null, null, (err: unknown, client: number) => {
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)))
+        if (client === INVALID_SOCKET) return reject(new WinsockError('accept', this.#w.WSAGetLastError() as number))
+        resolve(client)
+      })
+    })
+  }
+
+  async connect(s: SocketHandle, address: Buffer): Promise<void> {
+    const w = this.#w
+    this.#setNonBlocking(s, true)
+    if (w.connect(s, address, address.length) === SOCKET_ERROR) {
+      const error = w.WSAGetLastError() as number
+      if (error !== WSA.EWOULDBLOCK) throw new WinsockError('connect', error)
+      const deadline = Date.now() + CONNECT_TIMEOUT_MS
+      for (;;) {
+        const state = this.#connectState(s)
+        if (state === 'connected') break
+        if (state !== 'pending') throw new WinsockError('connect', state)
+        if (Date.now() > deadline) throw new WinsockError('connect', WSA.ETIMEDOUT)
+        await new Promise((r) => setTimeout(r, CONNECT_POLL_MS))
+      }
+    }
+    // Only a connected socket is used further (a failed one is closed), so only it is switched back.
+    this.#setNonBlocking(s, false)
+  }
+
+  #setNonBlocking(s: SocketHandle, on: boolean): void {
+    if (this.#w.ioctlsocket(s, FIONBIO, [on ? 1 : 0]) === SOCKET_ERROR) this.#fail('ioctlsocket(FIONBIO)')
+  }
+
+  /** A non-blocking connect's progress: select says writable (done) or exceptional (failed: SO_ERROR says why). */
+  #connectState(s: SocketHandle): 'connected' | 'pending' | number {
+    const w = this.#w
+    const fdSet = () => {
+      const set = Buffer.alloc(FD_SET_SIZE)
+      set.writeUInt32LE(1, 0)
+      set.writeBigInt64LE(BigInt(s), 8)
+      return set
+    }
+    const writable = fdSet()
+    const failed = fdSet()
+    const noWait = Buffer.alloc(8) // struct timeval { long tv_sec, tv_usec } = 0
+    if (w.select(0, null, writable, failed, noWait) === SOCKET_ERROR) this.#fail('select')
+    if (failed.readUInt32LE(0) > 0) {
+      const error = Buffer.alloc(4)
+      if (w.getsockopt(s, SOL_SOCKET, SO_ERROR, error, [4]) === SOCKET_ERROR) this.#fail('getsockopt(SO_ERROR)')
+      return error.readInt32LE(0) || WSA.ECONNREFUSED
+    }
+    return writable.readUInt32LE(0) > 0 ? 'connected' : 'pending'
+  }
+
+  #ioOf(s: SocketHandle): Io {
+    let io = this.#io.get(s)
+    if (!io) {
+      const memory: unknown = this.#w.LocalAlloc(LPTR, BLOCK_SIZE)
+      if (!memory) throw new Error('LocalAlloc failed')
+      this.#port.associate(s)
+      this.#port.ref()
+      io = { memory, block: Number(this.#w.ffi.address(memory)), pending: 0, closed: false }
+      this.#io.set(s, io)
+    }
+    if (io.closed) throw new WinsockError('use', WSA.ENOTSOCK)
+    return io
+  }
+
+  /** Start an overlapped call on `s` with the OVERLAPPED at `slot`; WSARecv/WSASend return 0 on success. */
+  #start(s: SocketHandle, io: Io, slot: number, call: (overlapped: number) => number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      io.pending++
+      this.#port.start(
+        s,
+        io.block + slot,
+        (ov) => (call(ov) === 0 ? 1 : 0),
+        (error, bytes) => {
+          io.pending--
+          if (io.closed && io.pending === 0) this.#free(io)
+          if (error) reject(new WinsockError(slot === OV_READ ? 'WSARecv' : 'WSASend', error))
+          else resolve(bytes)
+        },
+      )
+    })
+  }
+
+  async recv(s: SocketHandle, max: number): Promise<Buffer> {
+    const w = this.#w
+    const io = this.#ioOf(s)
+    const length = Math.min(max, BUFFER_SIZE)
+    w.ffi.encode(io.memory, WSABUF_READ, 'uint32_t', length)
+    w.ffi.encode(io.memory, WSABUF_READ + 8, 'uintptr_t', io.block + READ_BUFFER)
+    w.ffi.encode(io.memory, FLAGS, 'uint32_t', 0)
+    const bytes = await this.#start(s, io, OV_READ, (ov) => w.WSARecv(s, io.block + WSABUF_READ, 1, 0, io.block + FLAGS, ov, 0) as number)
+    const chunk = Buffer.allocUnsafe(bytes)
+    if (bytes > 0) w.CopyOut(chunk, io.block + READ_BUFFER, bytes)
+    return chunk
+  }
+
+  send(s: SocketHandle, data: Buffer): Promise<number> {
+    const w = this.#w
+    const io = this.#ioOf(s)
+    const length = Math.min(data.length, BUFFER_SIZE)
+    w.CopyIn(io.block + WRITE_BUFFER, data, length)
+    w.ffi.encode(io.memory, WSABUF_WRITE, 'uint32_t', length)
+    w.ffi.encode(io.memory, WSABUF_WRITE + 8, 'uintptr_t', io.block + WRITE_BUFFER)
+    return this.#start(s, io, OV_WRITE, (ov) => w.WSASend(s, io.block + WSABUF_WRITE, 1, 0, 0, ov, 0) as number)
+  }
+
+  shutdownSend(s: SocketHandle): void {
+    if (this.#w.shutdown(s, SD_SEND) === SOCKET_ERROR) this.#fail('shutdown')
+  }
+
+  close(s: SocketHandle): void {
+    this.#listening.delete(s)
+    const io = this.#io.get(s)
+    if (io) {
+      this.#io.delete(s)
+      io.closed = true
+    }
+    const error = this.#w.closesocket(s) === SOCKET_ERROR ? (this.#w.WSAGetLastError() as number) : 0
+    if (io && io.pending === 0) this.#free(io)
+    if (error) throw new WinsockError('closesocket', error)
+  }
+
+  #free(io: Io): void {
+    this.#w.LocalFree(io.memory)
+    this.#port.unref()
+  }
+}
+
+const apis = new Map<number, Promise<SocketApi>>()
+
+/**
+ * Winsock, started (WSAStartup 2.2) on first use. `family` is AF_UNIX unless
+ * a test of the bindings asks for AF_INET (2), which Wine has.
+ */
+export function winsock(family = AF_UNIX): Promise<SocketApi> {
+  let made = apis.get(family)
+  if (!made) {
+    api ??= bind()
+    made = Promise.all([api, completionPort()]).then(([w, port]) => new Winsock(w, port, family))
+    apis.set(family, made)
+  }
+  return made
+}

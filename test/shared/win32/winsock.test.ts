@@ -1,0 +1,91 @@
+/**
+ * shared/win32/winsock.ts for real, under Wine. Wine has no AF_UNIX
+ * (socket() fails with WSAEAFNOSUPPORT), so:
+ * - the built relaykit-win-x64.exe must fail at once with the clear
+ *   "no AF_UNIX" error and exit 3, from uds-relay (also with -p, which must
+ *   not wait for it) and relay-listen: proof the bindings load in the
+ *   artifact and the error mapping is wired;
+ * - the same bindings with AF_INET, which Wine has, carry af-unix.ts's
+ *   stream class (fixtures/winsock-host.mjs): the overlapped recv/send on
+ *   the completion port, the polled connect and its refused error, accept
+ *   and its end on close. Everything specific to AF_UNIX (the address, the
+ *   socket files, stale/live listeners) is tested with fakes in
+ *   test/shared/af-unix.test.ts.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { builtExecutable } from '../../fixtures/built.js'
+import { shortTempDir } from '../../fixtures/temp-dir.js'
+import { ensureWineServer, requireLab, runWine, winPath } from '../../fixtures/winlab.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, '../../..')
+
+const NO_AF_UNIX = /no AF_UNIX sockets \(they need Windows 10 1803 or later; Wine has none\); use a named pipe \/\/\.\/pipe\/NAME instead/
+
+/** The compiled modules the fixture imports; stale output would test old code. */
+function checkCompiled(): void {
+  for (const name of ['af-unix', 'win32/winsock', 'win32/completion-port', 'win32/security']) {
+    const src = path.join(root, 'shared', `${name}.ts`)
+    const out = path.join(root, 'lib', 'shared', `${name}.js`)
+    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
+      throw new Error(`${path.relative(root, out)} is missing or older than its source: run \`npx tsc -p tsconfig.json\``)
+    }
+  }
+}
+
+const lab = requireLab(t)
+if (lab) {
+  ensureWineServer(lab)
+  const exe = builtExecutable('win-x64')
+
+  t.test('uds-relay.exe on an AF_UNIX path: the clear error at once, exit 3', async (t) => {
+    const sock = winPath(path.join(shortTempDir(t), 'agent.sock'))
+    const started = Date.now()
+    const r = await runWine(lab, exe, ['uds-relay', sock], { input: Buffer.from([0, 0, 0, 1, 11]), t })
+    t.equal(r.code, 3, `exit 3 (unavailable): ${r.stderr}`)
+    t.match(r.stderr, NO_AF_UNIX)
+    t.equal(r.stdout, '', 'nothing on stdout')
+    t.ok(Date.now() - started < 30_000, `promptly (${Date.now() - started} ms, Wine start included)`)
+
+    const polled = await runWine(lab, exe, ['uds-relay', '-p', sock], { timeoutMs: 30_000, t })
+    t.equal(polled.code, 3, '-p does not wait for an AF_UNIX that will never come')
+    t.match(polled.stderr, NO_AF_UNIX)
+  })
+
+  t.test('relay-listen.exe on an AF_UNIX path: the clear error at once, exit 3, no file left', async (t) => {
+    const dir = shortTempDir(t)
+    const sock = path.join(dir, 'agent.sock')
+    const r = await runWine(lab, exe, ['relay-listen', winPath(sock), '--', 'uds-relay', winPath(path.join(dir, 'other.sock'))], { t })
+    t.equal(r.code, 3, `exit 3 (unavailable): ${r.stderr}`)
+    t.match(r.stderr, NO_AF_UNIX)
+    t.notOk(fs.existsSync(sock), 'no socket file created')
+  })
+
+  t.test('the bindings with AF_INET carry the stream class: refused, 4 MiB up and 1 MiB down byte-exact, half-close, accept ends on close', async (t) => {
+    checkCompiled()
+    const privateFile = path.join(shortTempDir(t), 'private.txt')
+    fs.writeFileSync(privateFile, '')
+    const r = await runWine(lab, lab.nodeExe, [winPath(path.join(here, 'fixtures', 'winsock-host.mjs'))], {
+      env: { PRIVATE_FILE: winPath(privateFile) },
+      t,
+    })
+    const line = r.stdout.trim().split('\n').pop() ?? ''
+    const out = JSON.parse(line || '{}') as Record<string, unknown>
+    t.equal(out.error, undefined, `no failure in the host (${String(out.error)}; stderr: ${r.stderr})`)
+    t.same(out.refused, { code: 'ECONNREFUSED', winError: 10061, syscall: 'connect' }, 'a refused non-blocking connect reports WSAECONNREFUSED (select + SO_ERROR)')
+    const up = out.up as { sent: string; received: string; length: number }
+    const down = out.down as { sent: string; received: string; length: number }
+    t.equal(up.length, 4 * 1024 * 1024)
+    t.equal(up.received, up.sent, 'client → server byte-exact through WSASend/WSARecv')
+    t.equal(down.length, 1024 * 1024)
+    t.equal(down.received, down.sent, 'server → client byte-exact, sent after the client shut down its side')
+    t.equal(out.acceptAfterClose, 'ECANCELED', 'closesocket ends a pending accept (the pool thread is freed)')
+    // Wine maps a file's DACL onto Unix mode bits and reads back a synthesized
+    // one, so what restrictFileToUser stored cannot be checked here; that the
+    // calls (CreateFileW with OPEN_REPARSE_POINT, SetSecurityInfo) succeed is.
+    t.match(out.sddl, /^O:S-1-5-/, 'restrictFileToUser ran and the file security reads back')
+  })
+}
