@@ -4,7 +4,7 @@
  * fuzzed, faults injected and survived, requests under load and failures,
  * leaks) and prints it as a Markdown table. `npm test` runs it with
  * `--reset` before tap and without after; the table is also written to
- * bench/results/robustness.md.
+ * .robustness/report.md.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -31,7 +31,7 @@ function main(): number {
   }
   const rows = [...totals].map(([key, value]) => `| ${key.replace('\t', ' | ')} | ${value} |`)
   const table = ['| suite | figure | count |', '|---|---|---:|', ...rows].join('\n') + '\n'
-  fs.writeFileSync(path.join(repoRoot, 'bench', 'results', 'robustness.md'), `# Robustness report\n\nFrom the last \`npm test\` run.\n\n${table}`)
+  fs.writeFileSync(path.join(path.dirname(FIGURES_FILE), 'report.md'), `# Robustness report\n\nFrom the last \`npm test\` run.\n\n${table}`)
   process.stdout.write(`\nRobustness report (test/robustness):\n${table}`)
   return 0
 }

@@ -121,7 +121,7 @@ fault('the client leaves in the middle of a 4 MiB answer stream: the relay exits
       })
     }
     const after = await settledUsage(pid, baseline)
-    t.same(after, baseline, `${mode}: descriptors and child processes back to ${JSON.stringify(baseline)}`)
+    t.ok(after.fds <= baseline.fds && after.children <= baseline.children, `${mode}: descriptors and child processes ${JSON.stringify(after)}, baseline ${JSON.stringify(baseline)}`)
     t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint, `${mode}: the listener still serves`)
   }
 })

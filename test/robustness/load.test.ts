@@ -12,8 +12,11 @@ import { builtExecutable, isolatedLinuxExecutable } from '../fixtures/built.js'
 import { recordFigures } from '../fixtures/figures.js'
 import { startListener } from '../fixtures/listener.js'
 import { run, startAgent } from '../fixtures/openssh.js'
-import { openFds, settledUsage, usage } from '../fixtures/proc.js'
+import { openFds, settledUsage, type Usage, usage } from '../fixtures/proc.js'
 import { ensureWineServer, requireLab, startPageant, wineEnv } from '../fixtures/winlab.js'
+
+/** Back to baseline or below (a connection open at the baseline may have closed since). */
+const noGrowth = (after: Usage, before: Usage) => after.fds <= before.fds && after.children <= before.children
 
 const CLIENTS = 64
 const REQUESTS = 200
@@ -45,7 +48,7 @@ t.test(`Linux: ${CLIENTS} clients x ${REQUESTS} requests to ssh-agent through re
     t.equal(load.answered, CLIENTS * REQUESTS, `${mode}: ${CLIENTS * REQUESTS} answers`)
 
     const after = await settledUsage(pid, before)
-    t.same(after, before, `${mode}: listener descriptors and children back to ${JSON.stringify(before)}`)
+    t.ok(noGrowth(after, before), `${mode}: listener descriptors and children ${JSON.stringify(after)}, baseline ${JSON.stringify(before)}`)
     const agentFdsAfter = openFds(agentPid)
     t.equal(agentFdsAfter, agentFdsBefore, `${mode}: ssh-agent descriptors back to ${agentFdsBefore}`)
     recordFigures('load', {
@@ -80,7 +83,7 @@ if (lab) {
     t.equal(load.failures, 0, `no failed request (${load.errors.slice(0, 3).join('; ')})`)
     t.equal(load.answered, CLIENTS * REQUESTS)
     const after = await settledUsage(pid, before)
-    t.same(after, before, `listener descriptors and children back to ${JSON.stringify(before)}`)
+    t.ok(noGrowth(after, before), `listener descriptors and children ${JSON.stringify(after)}, baseline ${JSON.stringify(before)}`)
     t.equal(await windowsProcesses(), processesBefore, `still ${processesBefore} Windows relay process(es): one mux for every connection`)
     recordFigures('load', {
       'Pageant (Wine) via relay-listen --mux: requests': load.answered,

@@ -195,6 +195,24 @@ if (lab) {
       t.equal(login.stdout.trim(), 'logged-in', 'ssh signed with the Pageant key through the relay')
     })
 
+    t.test('--agent -compat -deny add -v: ssh login, session-bind answered here, adding refused', async (t) => {
+      const dir = shortTempDir(t)
+      const sock = path.join(dir, 'agent.sock')
+      const socat = await wineSocat(t, lab, sock, `${lab.wine64} ${builtExecutable('win-x64')} npiperelay --agent -compat -deny add -v ${pipe}`)
+      let log = ''
+      socat.stderr?.on('data', (d: Buffer) => (log += d.toString()))
+      const sshd = await startSshd(t, dir, pub)
+      t.equal((await sshd.ssh(sock, [], 'echo logged-in')).stdout.trim(), 'logged-in', 'ssh signed with the Pageant key')
+      const key = path.join(dir, 'extra')
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key])
+      const add = await sshAdd(sock, [key]).catch((e: unknown) => e as { code: number; stderr: string })
+      t.match((add as { stderr: string }).stderr, /agent refused operation/, 'ssh-add is refused')
+      await waitFor(() => log.includes('refused SSH_AGENTC_ADD_IDENTITY'), 'the refusal in the log').catch(() => {})
+      t.match(log, /answered SSH_AGENTC_EXTENSION with SSH_AGENT_FAILURE here \(-compat\)/)
+      t.match(log, /-> SSH_AGENTC_SIGN_REQUEST \(\d+ bytes\)\n(.|\n)*<- SSH_AGENT_SIGN_RESPONSE/)
+      t.match(log, /refused SSH_AGENTC_ADD_IDENTITY \(-deny\)/)
+    })
+
     t.test('32 parallel clients x 50 requests through socat: no failure, no relay left', async (t) => {
       const dir = shortTempDir(t)
       const sock = path.join(dir, 'agent.sock')
