@@ -11,6 +11,7 @@ import { agentClientLoad } from '../../fixtures/agent-load.js'
 import { builtExecutable } from '../../fixtures/built.js'
 import { run, sshAdd, startSshd } from '../../fixtures/openssh.js'
 import { shortTempDir } from '../../fixtures/temp-dir.js'
+import { recordFigures } from '../../fixtures/figures.js'
 import { startWineRelay, wineSocat } from '../../fixtures/wine-relay.js'
 import { ensureWineServer, requireLab, startPageant } from '../../fixtures/winlab.js'
 
@@ -87,6 +88,7 @@ if (lab) {
       t.equal(code, 0, `${transport}: exit 0`)
       t.same(answers, [AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, AgentMessage.SSH_AGENT_FAILURE], `${transport}: answer, then FAILURE`)
       t.match(stderr, /Pageant is not running|closed the connection/, transport)
+      recordFigures('faults', { injected: 1, survived: t.passing() ? 1 : 0 })
     }
   })
 
