@@ -134,26 +134,17 @@ export function userOnlySddl(sid: string): string {
   return `O:${sid}D:P(A;;GA;;;${sid})`
 }
 
-const attributes = new Map<string, Promise<unknown>>()
+let userOnlyAttributes: Promise<unknown> | undefined
 
 /**
  * A pointer to a SECURITY_ATTRIBUTES (not inheritable) whose descriptor is
  * {@link userOnlySddl} for the current user: owner and sole grantee is the
- * token user, DACL protected. For CreateNamedPipe.
+ * token user, DACL protected. For named pipes and Pageant's file mappings.
+ * Built once: the memory lives as long as the process, so any number of
+ * objects may be created with it.
  */
 export function userOnlySecurityAttributes(): Promise<unknown> {
-  return securityAttributes(userOnlySddl)
-}
-
-/** Built once per descriptor; the memory lives as long as the process, so any number of objects may be created with it. */
-function securityAttributes(sddlFor: (sid: string) => string): Promise<unknown> {
-  const key = sddlFor('SID')
-  let built = attributes.get(key)
-  if (!built) {
-    built = buildAttributes(sddlFor)
-    attributes.set(key, built)
-  }
-  return built
+  return (userOnlyAttributes ??= buildAttributes(userOnlySddl))
 }
 
 async function buildAttributes(sddlFor: (sid: string) => string): Promise<unknown> {
