@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
-import { AgentMessage, FrameParser, encodeFrame } from '../shared/agent-frames.js'
+import { AgentMessage, FrameParser, encodeFrame } from '../shared/agent/frames.js'
 
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b)

@@ -8,8 +8,8 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { repoRoot } from '../test/fixtures/built.js'
-import { FIGURES_FILE } from '../test/fixtures/figures.js'
+import { repoRoot } from '../lab/built.js'
+import { FIGURES_FILE } from '../lab/figures.js'
 
 function main(): number {
   if (process.argv.includes('--reset')) {

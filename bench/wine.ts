@@ -17,7 +17,7 @@ import {
   uniquePipeName,
   wineEnv,
   winPath,
-} from '../test/fixtures/winlab.js'
+} from '../lab/winlab.js'
 import { type Report, connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
 import { relayListen, socat, stopAll } from './processes.js'
 
@@ -125,7 +125,7 @@ function openAndAsk(socket: string): Promise<net.Socket> {
 /** A node.exe pipe server that swallows `total` bytes per connection; resolves to its pipe name. */
 async function pipeSink(lab: LabEnv, total: number): Promise<string> {
   const pipe = uniquePipeName('bench')
-  const child = spawnWine(lab, lab.nodeExe, [winPath(source('test/relays/npiperelay/fixtures/pipe-server.cjs'))], {
+  const child = spawnWine(lab, lab.nodeExe, [winPath(source('lab/fixtures/echo-pipe-server.cjs'))], {
     stdio: ['ignore', 'pipe', 'ignore'],
     env: { PIPE: pipe, MODE: 'sink-total', TOTAL: String(total) },
   })

@@ -2,12 +2,12 @@ import { parseCli, type CliSpec } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { VERSION } from '../../shared/version.js'
-import { type CheckResult, anyUsableAgent } from './check.js'
-import { type DoctorFacts, hostFacts } from './facts.js'
-import { type DoctorReport, renderJson, renderTable } from './report.js'
-import { checkSshAuthSock } from './ssh-auth-sock.js'
-import { type WindowsFacts, hostWindowsFacts, windowsChecks } from './windows.js'
-import { checkInterop, checkListener, checkWindowsExe, isWsl } from './wsl.js'
+import { type CheckResult, anyUsableAgent } from '../../shared/doctor/check.js'
+import { type DoctorFacts, hostFacts } from '../../shared/doctor/facts.js'
+import { type DoctorReport, renderJson, renderTable } from '../../shared/doctor/report.js'
+import { checkSshAuthSock } from '../../shared/doctor/ssh-auth-sock.js'
+import { type WindowsFacts, hostWindowsFacts, windowsChecks } from '../../shared/doctor/windows.js'
+import { checkInterop, checkListener, checkWindowsExe, isWsl } from '../../shared/doctor/wsl.js'
 
 export const cli: CliSpec = {
   name: 'doctor',

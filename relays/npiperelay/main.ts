@@ -1,14 +1,14 @@
 import type { Duplex } from 'node:stream'
-import { assuanRetryable, connectAssuan } from '../../shared/assuan.js'
-import { type AgentMode, agentModeFlags, parseAgentMode, relayAgentMessages } from '../../shared/agent-mode.js'
+import { assuanRetryable, connectAssuan } from '../../shared/channels/assuan/client.js'
+import { type AgentMode, agentModeFlags, parseAgentMode, relayAgentMessages } from '../../shared/agent/mode.js'
 import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
-import { dial } from '../../shared/dial.js'
+import { dial } from '../../shared/channels/dial.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog } from '../../shared/log.js'
 import { pump } from '../../shared/pump.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
-import { connectPipe, describePipeError, pipeRetryable } from '../../shared/named-pipe.js'
+import { connectPipe, describePipeError, pipeRetryable } from '../../shared/channels/named-pipe/client.js'
 
 export const cli: CliSpec = {
   name: 'npiperelay',

@@ -1,8 +1,8 @@
 import fs from 'node:fs'
-import { parseSeconds } from '../../shared/agent-mode.js'
-import { type AgentPolicy, parsePolicy, policyFlags, withPolicy } from '../../shared/agent-policy.js'
-import { relayAgent } from '../../shared/agent-relay.js'
-import { connectAssuan } from '../../shared/assuan.js'
+import { parseSeconds } from '../../shared/agent/mode.js'
+import { type AgentPolicy, parsePolicy, policyFlags, withPolicy } from '../../shared/agent/policy.js'
+import { relayAgent } from '../../shared/agent/relay.js'
+import { connectAssuan } from '../../shared/channels/assuan/client.js'
 import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog, type Log } from '../../shared/log.js'
@@ -10,8 +10,8 @@ import { pump } from '../../shared/pump.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
 import { syncWriter } from '../../shared/stdio.js'
-import { gpgSocketPath } from './gpg-socket.js'
-import { PageantTransport, type TransportMode } from './pageant-transport.js'
+import { gpgSocketPath } from '../../shared/channels/assuan/gpg-socket.js'
+import { PageantTransport, type TransportMode } from '../../shared/channels/pageant/transport.js'
 
 export const cli: CliSpec = {
   name: 'pageant-relay',

@@ -10,12 +10,12 @@ import { RelayError, messageOf } from '../../shared/relay-error.js'
 import { isSea } from '../../shared/sea.js'
 import { syncWriter } from '../../shared/stdio.js'
 import { findRelay } from '../index.js'
-import { listenCygwin } from '../../shared/cygwin-socket.js'
-import { isLiveAfUnix, listenAfUnix } from '../../shared/af-unix.js'
-import { Limiter } from './limiter.js'
-import { isLive, listenUnix } from './listen-unix.js'
-import { MuxProcess } from './mux-client.js'
-import { spawnForConnection } from './spawn-per-connection.js'
+import { listenCygwin } from '../../shared/channels/cygwin/socket.js'
+import { isLiveAfUnix, listenAfUnix } from '../../shared/channels/af-unix/af-unix.js'
+import { Limiter } from '../../shared/listen/limiter.js'
+import { isLive, listenUnix } from '../../shared/channels/unix/server.js'
+import { MuxProcess } from '../../shared/mux/mux-process.js'
+import { spawnForConnection } from '../../shared/listen/spawn-per-connection.js'
 
 export const cli: CliSpec = {
   name: 'relay-listen',

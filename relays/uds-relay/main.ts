@@ -1,11 +1,11 @@
-import { type AgentMode, agentModeFlags, parseAgentMode, relayAgentMessages } from '../../shared/agent-mode.js'
+import { type AgentMode, agentModeFlags, parseAgentMode, relayAgentMessages } from '../../shared/agent/mode.js'
 import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
-import { dial } from '../../shared/dial.js'
+import { dial } from '../../shared/channels/dial.js'
 import { createLog } from '../../shared/log.js'
 import { pump } from '../../shared/pump.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError } from '../../shared/relay-error.js'
-import { connectPath, pathRetryable } from './connect-path.js'
+import { connectPath, pathRetryable } from '../../shared/channels/socket-path.js'
 
 export const cli: CliSpec = {
   name: 'uds-relay',

@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises'
-import type { AfUnixHost, SocketFiles } from '../af-unix.js'
+import type { AfUnixHost, SocketFiles } from '../channels/af-unix/af-unix.js'
 import { getFileAttributes } from './file-attributes.js'
 import { restrictFileToUser } from './security.js'
 import { winsock } from './winsock.js'

@@ -1,4 +1,4 @@
-import { type SocketApi, type SocketHandle, WinsockError, WSA } from '../af-unix.js'
+import { type SocketApi, type SocketHandle, WinsockError, WSA } from '../channels/af-unix/af-unix.js'
 import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
 import { koffi } from './koffi.js'
 

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { type BenchResults, costOf, escapeXml, renderChart, writeChart } from '../../bench/chart.js'
-import { repoRoot } from '../fixtures/built.js'
+import { repoRoot } from '../../lab/built.js'
 
 const sample: BenchResults = {
   date: '2026-01-02T03:04:05.000Z',

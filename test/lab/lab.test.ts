@@ -17,7 +17,7 @@ import {
   startPageant,
   uniquePipeName,
   winPath,
-} from '../fixtures/winlab.js';
+} from '../../lab/winlab.js';
 
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));

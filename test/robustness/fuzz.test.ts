@@ -15,13 +15,13 @@ import {
   FrameParser,
   HEADER_LEN,
   encodeFrame,
-} from '../../shared/agent-frames.js'
-import { relayAgent } from '../../shared/agent-relay.js'
+} from '../../shared/agent/frames.js'
+import { relayAgent } from '../../shared/agent/relay.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog } from '../../shared/log.js'
 import { MUX_HEADER_LEN, MUX_MAX_PAYLOAD, MuxFramingError, MuxParser, encodeMuxFrame } from '../../shared/mux/mux-frames.js'
 import { pump } from '../../shared/pump.js'
-import { recordFigures } from '../fixtures/figures.js'
+import { recordFigures } from '../../lab/figures.js'
 import { type Random, seededRandom } from '../fixtures/random.js'
 
 const CASES = Number(process.env.RELAYKIT_FUZZ_CASES ?? 2000)

@@ -8,12 +8,12 @@
 import path from 'node:path'
 import t from 'tap'
 import { agentClientLoad } from '../fixtures/agent-load.js'
-import { builtExecutable, isolatedLinuxExecutable } from '../fixtures/built.js'
-import { recordFigures } from '../fixtures/figures.js'
+import { builtExecutable, isolatedLinuxExecutable } from '../../lab/built.js'
+import { recordFigures } from '../../lab/figures.js'
 import { startListener } from '../fixtures/listener.js'
 import { run, startAgent } from '../fixtures/openssh.js'
 import { openFds, settledUsage, type Usage, usage } from '../fixtures/proc.js'
-import { ensureWineServer, requireLab, startPageant, wineEnv } from '../fixtures/winlab.js'
+import { ensureWineServer, requireLab, startPageant, wineEnv } from '../../lab/winlab.js'
 
 /** Back to baseline or below (a connection open at the baseline may have closed since). */
 const noGrowth = (after: Usage, before: Usage) => after.fds <= before.fds && after.children <= before.children

@@ -7,11 +7,11 @@ import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
 import { main } from '../../../relays/doctor/main.js'
-import type { DoctorReport } from '../../../relays/doctor/report.js'
-import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import type { DoctorReport } from '../../../shared/doctor/report.js'
+import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
 import { run, spawnDaemon, startAgent, waitFor } from '../../fixtures/openssh.js'
-import { shortTempDir } from '../../fixtures/temp-dir.js'
+import { shortTempDir } from '../../../lab/temp-dir.js'
 
 /** This machine must not look like WSL, or the rows differ. */
 const wsl = /microsoft/i.test(fs.readFileSync('/proc/version', 'utf8'))

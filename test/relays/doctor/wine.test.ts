@@ -11,10 +11,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import type { CheckResult } from '../../../relays/doctor/check.js'
-import type { DoctorReport } from '../../../relays/doctor/report.js'
-import { formatCygwinSocketFile } from '../../../shared/cygwin-socket.js'
-import { builtExecutable } from '../../fixtures/built.js'
+import type { CheckResult } from '../../../shared/doctor/check.js'
+import type { DoctorReport } from '../../../shared/doctor/report.js'
+import { formatCygwinSocketFile } from '../../../shared/channels/cygwin/socket.js'
+import { builtExecutable } from '../../../lab/built.js'
 import { freePort, waitFor } from '../../fixtures/openssh.js'
 import {
   type LabEnv,
@@ -26,7 +26,7 @@ import {
   spawnWine,
   startPageant,
   winPath,
-} from '../../fixtures/winlab.js'
+} from '../../../lab/winlab.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const PAGEANT_WAIT = { timeoutMs: 600_000 }

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
-import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startListener } from '../../fixtures/listener.js'
 import { run, sshAdd, startAgent, startSshd, waitFor } from '../../fixtures/openssh.js'
 

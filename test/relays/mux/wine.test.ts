@@ -7,10 +7,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
-import { builtExecutable, isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { builtExecutable, isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startListener } from '../../fixtures/listener.js'
 import { run, sshAdd, startSshd } from '../../fixtures/openssh.js'
-import { ensureWineServer, requireLab, startPageant, wineEnv } from '../../fixtures/winlab.js'
+import { ensureWineServer, requireLab, startPageant, wineEnv } from '../../../lab/winlab.js'
 
 const lab = requireLab(t)
 if (lab) {

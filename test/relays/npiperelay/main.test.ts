@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { normalizePipeName } from '../../../shared/named-pipe.js'
+import { normalizePipeName } from '../../../shared/channels/named-pipe/client.js'
 import { main } from '../../../relays/npiperelay/main.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
 

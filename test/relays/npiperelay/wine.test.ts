@@ -6,12 +6,11 @@
 import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { builtExecutable } from '../../fixtures/built.js'
+import { builtExecutable, repoRoot } from '../../../lab/built.js'
 import { run, sshAdd, startSshd, waitFor } from '../../fixtures/openssh.js'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
-import { shortTempDir } from '../../fixtures/temp-dir.js'
+import { shortTempDir } from '../../../lab/temp-dir.js'
 import { startWineRelay, wineSocat } from '../../fixtures/wine-relay.js'
 import {
   type LabEnv,
@@ -22,15 +21,14 @@ import {
   startPageant,
   uniquePipeName,
   winPath,
-} from '../../fixtures/winlab.js'
+} from '../../../lab/winlab.js'
 
-const here = path.dirname(fileURLToPath(import.meta.url))
 const forward = (pipe: string) => pipe.replace(/\\/g, '/')
 
 /** A libuv (node.exe) pipe server under Wine; resolves once it listens. */
 async function pipeServer(t: Test, lab: LabEnv, mode: string, env: Record<string, string> = {}) {
   const pipe = uniquePipeName('npr')
-  const child = spawnWine(lab, lab.nodeExe, [winPath(path.join(here, 'fixtures', 'pipe-server.cjs'))], {
+  const child = spawnWine(lab, lab.nodeExe, [winPath(path.join(repoRoot, 'lab', 'fixtures', 'echo-pipe-server.cjs'))], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PIPE: pipe, MODE: mode, ...env },
     t,

@@ -4,13 +4,13 @@
  */
 import path from 'node:path'
 import t from 'tap'
-import { gpgSocketPath } from '../../../relays/pageant-relay/gpg-socket.js'
+import { gpgSocketPath } from '../../../shared/channels/assuan/gpg-socket.js'
 import { main } from '../../../relays/pageant-relay/main.js'
-import { uniqueMappingName } from '../../../relays/pageant-relay/wm-copydata.js'
-import { AgentMessage, encodeFrame } from '../../../shared/agent-frames.js'
+import { uniqueMappingName } from '../../../shared/channels/pageant/wm-copydata.js'
+import { AgentMessage, encodeFrame } from '../../../shared/agent/frames.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
 import { startAgent } from '../../fixtures/openssh.js'
-import { shortTempDir } from '../../fixtures/temp-dir.js'
+import { shortTempDir } from '../../../lab/temp-dir.js'
 
 t.test('--ssh SOCKET: requests answered by a real ssh-agent, frame by frame', async (t) => {
   const agent = await startAgent(t, shortTempDir(t))

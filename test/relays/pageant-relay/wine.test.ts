@@ -6,14 +6,14 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { AGENT_FAILURE_FRAME, AgentMessage, FrameParser, encodeFrame } from '../../../shared/agent-frames.js'
+import { AGENT_FAILURE_FRAME, AgentMessage, FrameParser, encodeFrame } from '../../../shared/agent/frames.js'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
-import { builtExecutable } from '../../fixtures/built.js'
+import { builtExecutable } from '../../../lab/built.js'
 import { run, sshAdd, startSshd } from '../../fixtures/openssh.js'
-import { shortTempDir } from '../../fixtures/temp-dir.js'
-import { recordFigures } from '../../fixtures/figures.js'
+import { shortTempDir } from '../../../lab/temp-dir.js'
+import { recordFigures } from '../../../lab/figures.js'
 import { startWineRelay, wineSocat } from '../../fixtures/wine-relay.js'
-import { ensureWineServer, requireLab, startPageant } from '../../fixtures/winlab.js'
+import { ensureWineServer, requireLab, startPageant } from '../../../lab/winlab.js'
 
 const identities = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
 const PAGEANT_WAIT = { timeoutMs: 600_000 }

@@ -7,7 +7,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startListener } from '../../fixtures/listener.js'
 import { run, socatListen, sshAdd, startAgent, waitFor } from '../../fixtures/openssh.js'
 

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
-import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startListener } from '../../fixtures/listener.js'
 import { run, sshAdd, startAgent, startSshd, waitFor } from '../../fixtures/openssh.js'
 

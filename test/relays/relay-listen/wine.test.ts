@@ -6,9 +6,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { builtExecutable } from '../../fixtures/built.js'
-import { shortTempDir } from '../../fixtures/temp-dir.js'
-import { agentKeyCount, ensureWineServer, requireLab, runWine, spawnWine, startPageant, uniquePipeName, winPath } from '../../fixtures/winlab.js'
+import { builtExecutable } from '../../../lab/built.js'
+import { shortTempDir } from '../../../lab/temp-dir.js'
+import { agentKeyCount, ensureWineServer, requireLab, runWine, spawnWine, startPageant, uniquePipeName, winPath } from '../../../lab/winlab.js'
 import { waitFor } from '../../fixtures/openssh.js'
 
 const lab = requireLab(t)

@@ -4,7 +4,7 @@ import t from 'tap'
 import { linkRelays } from '../../../relays/relaykit/link.js'
 import { dispatch, helpText, invokedName } from '../../../relays/relaykit/main.js'
 import { allRelays } from '../../../relays/index.js'
-import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
 import { run } from '../../fixtures/openssh.js'
 

@@ -3,7 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { main } from '../../../relays/uds-relay/main.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
-import { shortTempDir } from '../../fixtures/temp-dir.js'
+import { shortTempDir } from '../../../lab/temp-dir.js'
 
 /** A Unix socket server that answers "<data>" with "echo:<data>" once the client half-closes. */
 function echoAfterEof(socketPath: string): Promise<net.Server> {

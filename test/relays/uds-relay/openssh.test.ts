@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { isolatedLinuxExecutable } from '../../fixtures/built.js'
+import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { run, socatListen, sshAdd, startAgent, startSshd } from '../../fixtures/openssh.js'
 
 t.test('ssh-add and ssh through socat + uds-relay (built executable)', async (t) => {

@@ -12,7 +12,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { normalizePipeName } from '../../../shared/win32/pipe-server.js'
-import { type LabEnv, requireLab, runWine, spawnWine, uniquePipeName, winPath } from '../../fixtures/winlab.js'
+import { type LabEnv, requireLab, runWine, spawnWine, uniquePipeName, winPath } from '../../../lab/winlab.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '../../..')

@@ -16,9 +16,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { builtExecutable } from '../../fixtures/built.js'
-import { shortTempDir } from '../../fixtures/temp-dir.js'
-import { ensureWineServer, requireLab, runWine, winPath } from '../../fixtures/winlab.js'
+import { builtExecutable } from '../../../lab/built.js'
+import { shortTempDir } from '../../../lab/temp-dir.js'
+import { ensureWineServer, requireLab, runWine, winPath } from '../../../lab/winlab.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '../../..')

@@ -1,0 +1,89 @@
+import type { Duplex, Readable, Writable } from 'node:stream'
+import { AgentStreamClient } from './client.js'
+import { type AgentPolicy, parsePolicy, policyActive, policyFlags, withPolicy } from './policy.js'
+import { relayAgent } from './relay.js'
+import type { ExitCode } from '../exit-codes.js'
+import { FlagError, type FlagSpec } from '../go-flags.js'
+import type { Log } from '../log.js'
+
+/**
+ * `--agent` on the byte relays (uds-relay, npiperelay): relay SSH agent
+ * messages one by one instead of bytes. The relay then sees each request,
+ * so it can apply a policy (`-compat`, `-deny`, which imply `--agent`),
+ * answer SSH_AGENT_FAILURE when the agent stalls or vanishes instead of
+ * leaving the client hanging, reconnect to a restarted agent, and with `-v`
+ * log each message's direction, type name and length (never its contents).
+ */
+/** An agent may wait on a hardware key touch or a Windows Hello prompt. */
+export const DEFAULT_AGENT_TIMEOUT_S = 120
+
+export const agentModeFlags: readonly FlagSpec[] = [
+  {
+    name: 'agent',
+    type: 'boolean',
+    help: 'relay SSH agent messages one by one instead of bytes: a failed or stalled request gets SSH_AGENT_FAILURE, -v logs each message type and length',
+  },
+  ...policyFlags,
+  {
+    name: 'request-timeout',
+    type: 'string',
+    value: 'SECONDS',
+    help: `how long the far side may take to answer: then agent mode answers SSH_AGENT_FAILURE, byte mode ends the connection with exit code 6 (default: agent mode ${DEFAULT_AGENT_TIMEOUT_S} s, byte mode no limit)`,
+  },
+]
+
+export interface AgentMode {
+  /** Relay messages, not bytes (`--agent`, or implied by a policy). */
+  readonly agent: boolean
+  readonly policy: AgentPolicy
+  /** `--request-timeout`, if given. */
+  readonly requestTimeoutMs: number | undefined
+}
+
+/** Read `--agent`, the policy flags and `--request-timeout`; throws FlagError. */
+export function parseAgentMode(flags: Readonly<Record<string, boolean | string | undefined>>): AgentMode {
+  const policy = parsePolicy(flags)
+  const timeout = flags['request-timeout']
+  return {
+    agent: flags.agent === true || policyActive(policy),
+    policy,
+    requestTimeoutMs: timeout === undefined ? undefined : parseSeconds(timeout, 'request-timeout') * 1000,
+  }
+}
+
+/** A positive number of seconds, or FlagError naming the flag. */
+export function parseSeconds(value: string | boolean, flag: string): number {
+  const seconds = Number(value)
+  if (typeof value !== 'string' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new FlagError(`-${flag}: "${String(value)}" is not a number of seconds greater than 0`)
+  }
+  return seconds
+}
+
+/**
+ * Agent mode over a stream channel: `channel` is the connection the relay
+ * already made (so a missing agent fails the relay as in byte mode);
+ * `reconnect` opens another after the agent dropped one.
+ */
+export async function relayAgentMessages(
+  io: { stdin: Readable; stdout: Writable },
+  channel: Duplex,
+  reconnect: () => Promise<Duplex>,
+  mode: AgentMode,
+  log: Log,
+): Promise<ExitCode> {
+  let first: Duplex | undefined = channel
+  const client = new AgentStreamClient(
+    () => {
+      const ready = first
+      first = undefined
+      return ready ? Promise.resolve(ready) : reconnect()
+    },
+    { timeoutMs: mode.requestTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_S * 1000 },
+  )
+  try {
+    return await relayAgent(io, withPolicy((request) => client.query(request.bytes), mode.policy, log), { log })
+  } finally {
+    client.close()
+  }
+}

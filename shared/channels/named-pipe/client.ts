@@ -1,0 +1,64 @@
+import type net from 'node:net'
+import { connectSocket } from '../connect-socket.js'
+import { ExitCode } from '../../exit-codes.js'
+import { RelayError, errorCode, messageOf } from '../../relay-error.js'
+
+/**
+ * Client side of a Windows named pipe, through libuv (Node's `net`).
+ *
+ * Quirks this relies on:
+ * - Named pipes have no half-close: ending our side closes the handle, so
+ *   the pump never ends the pipe at stdin EOF.
+ * - A busy pipe (every instance taken) makes libuv wait in WaitNamedPipe and
+ *   retry, for up to 30 s, before ETIMEDOUT. npiperelay.exe fails at once
+ *   with "All pipe instances are busy", which is what drops requests under
+ *   parallel load; waiting is the better behaviour.
+ * - A zero-length write reaches a message-mode server as a zero-length
+ *   message (`-s`, the EOF signal Docker-style servers expect).
+ */
+
+/** `//./pipe/name` (shell-friendly) → `\\.\pipe\name`; other names unchanged. */
+export function normalizePipeName(name: string): string {
+  return /^[/\\]{2}[.?][/\\]pipe[/\\]/i.test(name) ? name.replace(/\//g, '\\') : name
+}
+
+export function connectPipe(name: string): Promise<net.Socket> {
+  // allowHalfOpen: do not let Node answer the server's EOF with a
+  // shutdown that named pipes do not have.
+  return connectSocket({ path: normalizePipeName(name), allowHalfOpen: true })
+}
+
+/** With `-p`: the pipe does not exist yet, or all its instances are busy. */
+export function pipeRetryable(err: unknown): boolean {
+  const code = errorCode(err)
+  return code === 'ENOENT' || code === 'ETIMEDOUT' || code === 'EBUSY'
+}
+
+/**
+ * npiperelay's message (`open NAME: <Windows text>`) plus the likely fix.
+ * Every connect failure is exit 1, as for npiperelay.exe.
+ */
+export function describePipeError(name: string, err: unknown): RelayError {
+  const open = `open ${name}:`
+  switch (errorCode(err)) {
+    case 'ENOENT':
+      return new RelayError(
+        `${open} The system cannot find the file specified. (No such pipe: is the agent or service running? -p waits for it.)`,
+        ExitCode.ERROR,
+      )
+    case 'ETIMEDOUT':
+    case 'EBUSY':
+      return new RelayError(
+        `${open} All pipe instances are busy. (Waited 30 s for a free instance; the server is overloaded or hung.)`,
+        ExitCode.ERROR,
+      )
+    case 'EACCES':
+    case 'EPERM':
+      return new RelayError(
+        `${open} Access is denied. (The pipe belongs to another user or an elevated process.)`,
+        ExitCode.ERROR,
+      )
+    default:
+      return new RelayError(`${open} ${messageOf(err)}`, ExitCode.ERROR)
+  }
+}

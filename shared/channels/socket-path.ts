@@ -1,0 +1,66 @@
+import fs from 'node:fs'
+import nodePath from 'node:path'
+import type { Duplex } from 'node:stream'
+import { NoAfUnixError, connectAfUnix } from './af-unix/af-unix.js'
+import { assuanRetryable, connectAssuan } from './assuan/client.js'
+import { SOCKET_COOKIE, connectCygwin, cygwinRetryable } from './cygwin/socket.js'
+import { RelayError } from '../relay-error.js'
+import { connectUnix, describeUnixError, unixRetryable } from './unix/client.js'
+
+/**
+ * What "a socket path" means depends on who made it: a real Unix socket, a
+ * Cygwin/MSYS2 socket file (`!<socket >PORT s …`, Git for Windows' ssh,
+ * gpg-agent's S.gpg-agent.ssh) or a libassuan socket file (`PORT\n` +
+ * nonce, gpg-agent on Windows). The last two are regular files naming a TCP
+ * port on 127.0.0.1; the file's first bytes say which.
+ */
+export type PathKind = 'unix' | 'cygwin' | 'assuan'
+
+export function pathKind(path: string): PathKind {
+  let st: fs.Stats
+  try {
+    st = fs.statSync(path)
+  } catch {
+    return 'unix' // missing: the Unix error says so best
+  }
+  if (!st.isFile()) return 'unix'
+  const head = Buffer.alloc(SOCKET_COOKIE.length)
+  try {
+    const fd = fs.openSync(path, 'r')
+    try {
+      fs.readSync(fd, head, 0, head.length, 0)
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return 'unix' // not readable as a file: a Windows AF_UNIX socket file (a reparse point) is not
+  }
+  return head.toString('latin1') === SOCKET_COOKIE ? 'cygwin' : 'assuan'
+}
+
+/**
+ * Connect to `path` whatever its kind; errors are RelayErrors naming the
+ * fix. On Windows a path that is not a Cygwin or libassuan file is an
+ * AF_UNIX socket, which libuv cannot reach there (`net.connect(path)` means
+ * a named pipe on Windows): Winsock's, through af-unix.ts.
+ */
+export async function connectPath(path: string, platform: NodeJS.Platform = process.platform): Promise<Duplex> {
+  const kind = pathKind(path)
+  try {
+    if (kind === 'cygwin') return await connectCygwin(path)
+    if (kind === 'assuan') return await connectAssuan(path)
+    if (platform === 'win32') {
+      const { afUnixHost } = await import('../win32/af-unix-host.js')
+      return await connectAfUnix(nodePath.resolve(path), await afUnixHost())
+    }
+    return await connectUnix(path)
+  } catch (err) {
+    throw err instanceof RelayError ? err : describeUnixError(path, err)
+  }
+}
+
+/** With `-p`: the thing behind the path is not there yet. */
+export function pathRetryable(err: unknown): boolean {
+  if (err instanceof NoAfUnixError) return false // waiting will not give Windows AF_UNIX
+  return unixRetryable(err) || cygwinRetryable(err) || assuanRetryable(err) || (err instanceof RelayError && err.exitCode === 3)
+}
