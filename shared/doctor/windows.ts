@@ -1,5 +1,5 @@
 import { parseAssuanFile } from '../channels/assuan/client.js'
-import { parseCygwinSocketFile } from '../channels/cygwin/socket.js'
+import { parseCygwinSocketFile } from '../channels/cygwin/format.js'
 import { ExitCode } from '../exit-codes.js'
 import { RelayError, errorCode, messageOf } from '../relay-error.js'
 import { gpgSocketCandidates } from '../channels/assuan/gpg-socket.js'

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import type { CheckResult } from '../../../shared/doctor/check.js'
 import type { DoctorReport } from '../../../shared/doctor/report.js'
-import { formatCygwinSocketFile } from '../../../shared/channels/cygwin/socket.js'
+import { formatCygwinSocketFile } from '../../../shared/channels/cygwin/format.js'
 import { builtExecutable } from '../../../lab/built.js'
 import { freePort, waitFor } from '../../fixtures/openssh.js'
 import {

@@ -4,18 +4,16 @@ import net from 'node:net'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
+import { connectCygwin, cygwinRetryable, detectCygwinVariant } from '../../../../shared/channels/cygwin/client.js'
 import {
   CREDENTIALS_LEN,
   type CygwinVariant,
-  connectCygwin,
-  cygwinRetryable,
   decodeCredentials,
-  detectCygwinVariant,
   encodeCredentials,
   formatCygwinSocketFile,
-  listenCygwin,
   parseCygwinSocketFile,
-} from '../../../../shared/channels/cygwin/socket.js'
+} from '../../../../shared/channels/cygwin/format.js'
+import { listenCygwin } from '../../../../shared/channels/cygwin/server.js'
 import { ExitCode } from '../../../../shared/exit-codes.js'
 import type { Log } from '../../../../shared/log.js'
 import { shortTempDir } from '../../../../lab/temp-dir.js'

@@ -1,0 +1,216 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import fs from 'node:fs/promises'
+import net from 'node:net'
+import path from 'node:path'
+import { ExitCode } from '../../exit-codes.js'
+import type { Log } from '../../log.js'
+import { RelayError, errorCode, messageOf } from '../../relay-error.js'
+import { FILE_ATTRIBUTE_SYSTEM, addFileAttributes } from '../../win32/file-attributes.js'
+import {
+  CREDENTIALS_LEN,
+  CYGWIN_SECRET_LEN,
+  type CygwinCredentials,
+  type CygwinEndpoint,
+  type CygwinVariant,
+  decodeCredentials,
+  encodeCredentials,
+  formatCygwinSocketFile,
+  parseCygwinSocketFile,
+} from './format.js'
+import { ignore, readExactly, waitForConnect } from './handshake-io.js'
+
+/** The serving side of a Cygwin/MSYS2 socket file: see format.ts for the file and the handshake. */
+
+/** How {@link listenCygwin} serves. */
+export interface CygwinListenOptions {
+  /** The credential exchange clients will speak; default `cygwin`. */
+  variant?: CygwinVariant
+  /** What we answer; default our pid and the client's own uid and gid (as libassuan does). */
+  credentials?: Partial<CygwinCredentials>
+  /** A client must finish its handshake within this; default 10 000 ms. */
+  handshakeTimeoutMs?: number
+  /** Rejected and failed handshakes are reported here (debug); never any secret. */
+  log?: Log
+}
+
+/** A listening Cygwin socket. */
+export interface CygwinServer {
+  readonly port: number
+  readonly path: string
+  /**
+   * Stop listening and remove the file (if it is still ours). Connections
+   * already handed over are not touched: they belong to `onConnection`.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * Listen on 127.0.0.1 (a random port), write the socket file at `file` and
+ * hand each client that proves it read the file to `onConnection`, at the
+ * first byte of its stream, with no 'error' listener of ours left on it.
+ * Sockets are half-open capable (a client's EOF does not end our side): end
+ * them when done.
+ *
+ * A file already at `file` is replaced only if it is a Cygwin socket file
+ * whose port nobody listens on (left by a server that died).
+ */
+export async function listenCygwin(
+  file: string,
+  onConnection: (socket: net.Socket, peer: CygwinCredentials) => void,
+  options: CygwinListenOptions = {},
+): Promise<CygwinServer> {
+  file = path.resolve(file) // close() must find it even if the cwd changes
+  const variant = options.variant ?? 'cygwin'
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000
+  const log = options.log
+  const secret = randomBytes(CYGWIN_SECRET_LEN)
+  const handshaking = new Set<net.Socket>()
+  let closed = false
+
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    handshaking.add(socket)
+    socket.on('error', ignore)
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      socket.destroy()
+    }, handshakeTimeoutMs)
+    serverHandshake(socket, secret, variant, options.credentials).then(
+      (peer) => {
+        clearTimeout(timer)
+        handshaking.delete(socket)
+        socket.removeListener('error', ignore)
+        if (closed) {
+          socket.destroy()
+          return
+        }
+        try {
+          onConnection(socket, peer)
+        } catch (err) {
+          log?.error(`cygwin socket: connection handler failed: ${messageOf(err)}`)
+          socket.destroy()
+        }
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        handshaking.delete(socket)
+        socket.destroy()
+        const why = timedOut ? `no handshake within ${handshakeTimeoutMs} ms` : messageOf(err)
+        log?.debug(`cygwin socket: refused a connection: ${why}`)
+      },
+    )
+  })
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      server.removeListener('error', reject)
+      resolve((server.address() as net.AddressInfo).port)
+    })
+  }).catch((err: unknown) => {
+    throw new RelayError(`cannot listen on 127.0.0.1: ${messageOf(err)}`, ExitCode.ERROR)
+  })
+  server.on('error', (err) => log?.error(`cygwin socket: ${messageOf(err)}`)) // accept failures (EMFILE …)
+
+  const content = formatCygwinSocketFile(port, secret)
+  try {
+    await writeSocketFile(file, content, variant)
+  } catch (err) {
+    server.close()
+    throw err
+  }
+
+  return {
+    port,
+    path: file,
+    async close() {
+      if (closed) return
+      closed = true
+      // File first, so no client reads a port that is about to go away.
+      await removeIfOurs(file, content)
+      server.close()
+      for (const s of handshaking) s.destroy()
+    },
+  }
+}
+
+async function serverHandshake(
+  socket: net.Socket,
+  secret: Buffer,
+  variant: CygwinVariant,
+  answer: Partial<CygwinCredentials> | undefined,
+): Promise<CygwinCredentials> {
+  const theirs = await readExactly(socket, CYGWIN_SECRET_LEN)
+  if (!timingSafeEqual(theirs, secret)) throw new Error('wrong secret') // Cygwin closes without a word
+  socket.write(secret)
+  const raw = await readExactly(socket, CREDENTIALS_LEN[variant])
+  const peer = decodeCredentials(raw, variant)
+  socket.write(encodeCredentials({ pid: process.pid, uid: peer.uid, gid: peer.gid, ...answer }, variant))
+  return peer
+}
+
+async function writeSocketFile(file: string, content: Buffer, variant: CygwinVariant): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.writeFile(file, content, { mode: 0o600, flag: 'wx' })
+      break
+    } catch (err) {
+      if (errorCode(err) !== 'EEXIST' || attempt > 0) {
+        throw new RelayError(`cannot create ${file}: ${messageOf(err)}`, ExitCode.ERROR)
+      }
+      await removeIfStale(file)
+    }
+  }
+  // Cygwin clients ignore a socket file without SYSTEM; gpg-agent's 8-byte
+  // servers have none, and clients tell the variants apart by it.
+  if (process.platform === 'win32' && variant === 'cygwin') {
+    try {
+      await addFileAttributes(file, FILE_ATTRIBUTE_SYSTEM)
+    } catch (err) {
+      await fs.rm(file, { force: true })
+      throw new RelayError(`cannot mark ${file} as a socket (SYSTEM attribute): ${messageOf(err)}`, ExitCode.ERROR)
+    }
+  }
+}
+
+/**
+ * Remove a Cygwin socket file left by a server that died; refuse a live one
+ * or anything that is not a socket file. Live means something on its port
+ * sends its secret back: a port since taken by another program is stale.
+ */
+async function removeIfStale(file: string): Promise<void> {
+  let endpoint: CygwinEndpoint
+  try {
+    endpoint = parseCygwinSocketFile(await fs.readFile(file), file)
+  } catch (err) {
+    throw new RelayError(`${file} exists and is not a Cygwin socket file; refusing to replace it (${messageOf(err)})`, ExitCode.ERROR)
+  }
+  if (await answersWithSecret(endpoint)) {
+    throw new RelayError(`${file} is in use: a server answers on its port ${endpoint.port}`, ExitCode.ERROR)
+  }
+  await fs.rm(file, { force: true })
+}
+
+async function answersWithSecret({ port, secret }: CygwinEndpoint, timeoutMs = 1000): Promise<boolean> {
+  const probe = net.connect({ host: '127.0.0.1', port })
+  probe.on('error', ignore)
+  const timer = setTimeout(() => probe.destroy(new Error('timeout')), timeoutMs)
+  try {
+    await waitForConnect(probe)
+    probe.write(secret)
+    return timingSafeEqual(await readExactly(probe, CYGWIN_SECRET_LEN), secret)
+  } catch (err) {
+    return messageOf(err) === 'timeout' // accepted but slow to answer: somebody may well be there
+  } finally {
+    clearTimeout(timer)
+    probe.destroy()
+  }
+}
+
+async function removeIfOurs(file: string, content: Buffer): Promise<void> {
+  try {
+    if ((await fs.readFile(file)).equals(content)) await fs.rm(file, { force: true })
+  } catch {
+    // Gone already, or unreadable: not ours to clean.
+  }
+}
