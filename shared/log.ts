@@ -1,4 +1,8 @@
+import fs from 'node:fs'
 import type { Writable } from 'node:stream'
+import { ExitCode } from './exit-codes.js'
+import { RelayError, messageOf } from './relay-error.js'
+import { syncWriter } from './stdio.js'
 
 /**
  * Diagnostics for one relay session, on stderr only (stdout carries data).
@@ -23,5 +27,18 @@ export function createLog(stream: Writable, prefix: string, verbose: boolean): L
     verbose,
     error: line,
     debug: verbose ? line : () => {},
+  }
+}
+
+/**
+ * `--logfile PATH`: diagnostics appended to PATH, synchronously (a line
+ * written just before exit is never lost). A file that cannot be opened is
+ * an I/O failure (exit 1), thrown as a RelayError naming the path.
+ */
+export function openLogFile(path: string): Writable {
+  try {
+    return syncWriter(fs.openSync(path, 'a', 0o600))
+  } catch (err) {
+    throw new RelayError(`cannot open the log file ${path}: ${messageOf(err)}`, ExitCode.ERROR)
   }
 }

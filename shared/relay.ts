@@ -29,3 +29,10 @@ export interface RelayDefinition {
    */
   readonly linked?: boolean
 }
+
+/**
+ * Looks a relay up by name (`relaykit RELAY`, a link named after one).
+ * Handed to the commands that run other relays (relay-listen, mux) rather
+ * than imported, so no relay imports the registry that imports it.
+ */
+export type FindRelay = (name: string) => RelayDefinition | undefined

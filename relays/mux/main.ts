@@ -2,9 +2,8 @@ import { parseCli, type CliSpec } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog } from '../../shared/log.js'
 import { MuxSession } from '../../shared/mux/mux-session.js'
-import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
+import type { FindRelay, RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { messageOf } from '../../shared/relay-error.js'
-import { findRelay } from '../index.js'
 
 export const cli: CliSpec = {
   name: 'mux',
@@ -20,7 +19,7 @@ export const cli: CliSpec = {
 }
 
 /** `relaykit mux RELAY ARGS…` */
-export async function main(argv: readonly string[], io: RelayIo): Promise<number> {
+export async function main(argv: readonly string[], io: RelayIo, findRelay: FindRelay): Promise<number> {
   // Flags after RELAY belong to it: parse only what comes before.
   const at = argv.findIndex((a) => !a.startsWith('-'))
   const parsed = parseCli(cli, at < 0 ? argv : argv.slice(0, at + 1), io)
@@ -52,8 +51,12 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   })
 }
 
-export const mux: RelayDefinition = {
-  name: cli.name,
-  summary: 'run a relay per stream over one long-lived process (for relay-listen --mux)',
-  main,
+export function muxRelay(findRelay: FindRelay): RelayDefinition {
+  return {
+    name: cli.name,
+    summary: 'run a relay per stream over one long-lived process (for relay-listen --mux)',
+    main: (argv, io) => main(argv, io, findRelay),
+    // Only relay-listen --mux starts it, as `relaykit mux …`: no link of that name on PATH.
+    linked: false,
+  }
 }

@@ -1,21 +1,16 @@
-import { spawn } from 'node:child_process'
-import fs from 'node:fs'
 import type { Duplex } from 'node:stream'
-import path from 'node:path'
-import { parseCli, type CliSpec } from '../../shared/cli.js'
+import { type CliSpec, flagValueError, parseCli } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
-import { createLog, type Log } from '../../shared/log.js'
-import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
-import { RelayError, messageOf } from '../../shared/relay-error.js'
-import { isSea } from '../../shared/sea.js'
-import { syncWriter } from '../../shared/stdio.js'
-import { findRelay } from '../index.js'
-import { listenCygwin } from '../../shared/channels/cygwin/server.js'
-import { isLiveAfUnix, listenAfUnix } from '../../shared/channels/af-unix/af-unix.js'
+import { FlagError } from '../../shared/go-flags.js'
+import { type Log, createLog, openLogFile } from '../../shared/log.js'
+import { startInBackground } from '../../shared/listen/background.js'
+import { connectionHandler, muxHandler } from '../../shared/listen/connection-handler.js'
 import { Limiter } from '../../shared/listen/limiter.js'
-import { isLive, listenUnix } from '../../shared/channels/unix/server.js'
+import { listenerFor } from '../../shared/listen/listener-for.js'
+import type { Listening } from '../../shared/listen/listener.js'
 import { MuxProcess } from '../../shared/mux/mux-process.js'
-import { spawnForConnection } from '../../shared/listen/spawn-per-connection.js'
+import type { FindRelay, RelayDefinition, RelayIo } from '../../shared/relay.js'
+import { RelayError, messageOf } from '../../shared/relay-error.js'
 
 export const cli: CliSpec = {
   name: 'relay-listen',
@@ -30,7 +25,7 @@ export const cli: CliSpec = {
     'Cygwin/MSYS2 socket file. On Windows a plain SOCKET path is an AF_UNIX socket',
     '(Windows 10 1803+). The socket is private (0600; on Windows a DACL for this',
     'user only); a stale socket is replaced; if a live listener already serves',
-    'SOCKET, exit 0 at once.',
+    'SOCKET, exit 0 at once. SIGTERM, SIGINT and SIGHUP remove SOCKET, then exit 0.',
     '  relay-listen ~/.ssh/agent.sock -- /mnt/c/tools/relaykit.exe pageant-relay',
   ].join('\n'),
   flags: [
@@ -69,239 +64,100 @@ export function splitCommandLine(argv: readonly string[]): { head: string[]; com
   }
 }
 
-/** `relay-listen [flags] SOCKET [flags] -- COMMAND…` */
-export async function main(argv: readonly string[], io: RelayIo): Promise<number> {
+/** `relay-listen [flags] SOCKET [flags] -- COMMAND…`; `findRelay` resolves COMMAND to an in-process relay. */
+export async function main(argv: readonly string[], io: RelayIo, findRelay: FindRelay): Promise<number> {
   const { head, command } = splitCommandLine(argv)
   const parsed = parseCli(cli, head, io)
   if (!parsed.ok) return parsed.code
   const { flags } = parsed
   const address = parsed.args[0] as string
-  const max = Number(flags['max-connections'] ?? 64)
-  let stderr = io.stderr
+  let max: number
   try {
-    if (flags.logfile) stderr = syncWriter(fs.openSync(flags.logfile as string, 'a', 0o600))
-  } catch (err) {
-    io.stderr.write(`relay-listen: cannot open the log file: ${messageOf(err)}\n`)
-    return ExitCode.USAGE
-  }
-  const log = createLog(stderr, cli.name, flags.v === true)
-  if (command.length === 0 || !Number.isInteger(max) || max < 1) {
-    log.error('give a command after --, and --max-connections a whole number >= 1')
-    return ExitCode.USAGE
-  }
-  if (flags.background) return detach(argv, address, io, log)
-
-  const muxProcess = flags.mux ? new MuxProcess(command, { log, stderr, env: io.env }) : undefined
-  const handler = muxProcess ? muxHandler(muxProcess, log) : connectionHandler(command, flags.spawn === true, { log, stderr, env: io.env })
-  const limiter = new Limiter(max)
-  const open = new Set<Duplex>()
-  const onConnection = (socket: Duplex) => {
-    open.add(socket)
-    socket.once('close', () => open.delete(socket))
-    void limiter.run(() => handler(socket))
-  }
-  let close: () => void
-  try {
-    if (isPipeName(address)) {
-      if (process.platform !== 'win32') throw new RelayError(`${address} is a Windows named pipe: run relaykit.exe on Windows to listen there`, ExitCode.USAGE)
-      const { listenNamedPipe } = await import('../../shared/win32/pipe-server.js')
-      const server = await listenNamedPipe(address, onConnection, { onError: (e) => log.error(messageOf(e)) })
-      close = () => void server.close({ destroyConnections: true })
-    } else if (flags.cygwin) {
-      const server = await listenCygwin(address, onConnection, { log })
-      close = () => void server.close()
-    } else if (process.platform === 'win32') {
-      // libuv has no AF_UNIX on Windows: Winsock's, through af-unix.ts.
-      const { afUnixHost } = await import('../../shared/win32/af-unix-host.js')
-      const listening = await listenAfUnix(path.resolve(address), onConnection, await afUnixHost(), {
-        log,
-        onError: (e) => log.error(e.message),
-      })
-      if ('alreadyServed' in listening) {
-        log.debug(`${address} is already served by a live listener`)
-        return ExitCode.OK
-      }
-      close = () => void listening.server.close()
-    } else {
-      const listening = await listenUnix(address, onConnection, log)
-      if ('alreadyServed' in listening) {
-        log.debug(`${address} is already served by a live listener`)
-        return ExitCode.OK
-      }
-      close = () => {
-        listening.server.close()
-        fs.rmSync(address, { force: true })
-      }
+    max = parseMaxConnections(flags['max-connections'])
+    if (command.length === 0) {
+      throw new FlagError(`no command to run per connection: put it after --, e.g. relay-listen ${address} -- uds-relay /path/to/agent.sock`)
     }
   } catch (err) {
-    const e = err instanceof RelayError ? err : new RelayError(messageOf(err))
-    // A live server on the same address: the job is done already.
-    if (/is in use: a server answers|already in use: another listener owns it/.test(e.message)) return ExitCode.OK
-    log.error(e.message)
-    return e.exitCode
+    return flagValueError(cli, io, err)
   }
-  log.debug(`listening on ${address} (${handler.mode}: ${command.join(' ')})`)
+  let log: Log
+  try {
+    log = createLog(flags.logfile ? openLogFile(flags.logfile as string) : io.stderr, cli.name, flags.v === true)
+  } catch (err) {
+    return fail(createLog(io.stderr, cli.name, false), err)
+  }
 
+  try {
+    const kind = await listenerFor(address, { cygwin: flags.cygwin === true })
+    if (flags.background) return await startInBackground(argv.filter((a) => !/^--?background(=true)?$/.test(a)), address, kind, io, log)
+
+    const mux = flags.mux ? new MuxProcess(command, { log, stderr: io.stderr, env: io.env }) : undefined
+    const ctx = { log, stderr: io.stderr, env: io.env }
+    const handler = mux ? muxHandler(mux, log) : connectionHandler(command, flags.spawn === true, findRelay, ctx)
+    const limiter = new Limiter(max)
+    const open = new Set<Duplex>()
+    const outcome = await kind.listen(
+      address,
+      (connection) => {
+        open.add(connection)
+        connection.once('close', () => open.delete(connection))
+        void limiter.run(() => handler(connection))
+      },
+      { log },
+    )
+    if (outcome.alreadyServed) {
+      log.debug(`${address} is already served${outcome.by ? ` by ${outcome.by}` : ''}: nothing to do`)
+      return ExitCode.OK
+    }
+    log.debug(`listening on ${address} (${handler.mode}: ${command.join(' ')})`)
+    await untilSignal(log)
+    await closeAll(outcome, open, mux)
+    log.debug(`closed ${address}`)
+    return ExitCode.OK
+  } catch (err) {
+    return fail(log, err)
+  }
+}
+
+function parseMaxConnections(value: string | boolean | undefined): number {
+  if (value === undefined) return 64
+  const n = Number(value)
+  if (typeof value !== 'string' || !/^[0-9]+$/.test(value.trim()) || n < 1) {
+    throw new FlagError(`-max-connections: "${String(value)}" is not a whole number of at least 1`)
+  }
+  return n
+}
+
+/** Resolves at the first SIGTERM, SIGINT or SIGHUP. */
+function untilSignal(log: Log): Promise<void> {
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
-      log.debug(`${signal}: closing ${address}`)
-      process.removeListener('SIGTERM', stop)
-      process.removeListener('SIGINT', stop)
-      process.removeListener('SIGHUP', stop)
-      close()
-      for (const s of open) s.destroy()
-      muxProcess?.stop()
-      resolve(ExitCode.OK)
+      log.debug(`${signal}: closing`)
+      for (const s of signals) process.removeListener(s, stop)
+      resolve()
     }
-    process.on('SIGTERM', stop)
-    process.on('SIGINT', stop)
-    process.on('SIGHUP', stop)
+    for (const s of signals) process.on(s, stop)
   })
 }
 
-/** Does a listener answer on the socket file? Windows' AF_UNIX sockets are not libuv's. */
-async function live(address: string): Promise<boolean> {
-  if (process.platform !== 'win32' || isPipeName(address)) return isLive(address)
-  const { afUnixHost } = await import('../../shared/win32/af-unix-host.js')
-  return isLiveAfUnix(path.resolve(address), await afUnixHost()).catch(() => false)
+/** The address goes first (so no client finds it while we wind down), then the connections and the mux. */
+async function closeAll(listening: Listening, open: Set<Duplex>, mux: MuxProcess | undefined): Promise<void> {
+  await listening.close()
+  for (const connection of open) connection.destroy()
+  mux?.stop()
 }
 
-/** `\\.\pipe\name` or `//./pipe/name`. */
-function isPipeName(address: string): boolean {
-  return /^[/\\]{2}[.?][/\\]pipe[/\\]/i.test(address)
+function fail(log: Log, err: unknown): number {
+  const e = err instanceof RelayError ? err : new RelayError(messageOf(err))
+  log.error(e.message)
+  return e.exitCode
 }
 
-type Handler = ((socket: Duplex) => Promise<void>) & { mode: 'in-process' | 'spawn' | 'mux' }
-
-/** `--mux`: each connection becomes a stream of the one mux process. */
-function muxHandler(mux: MuxProcess, log: Log): Handler {
-  return Object.assign(
-    async (socket: Duplex) => {
-      let stream
-      try {
-        stream = await mux.stream()
-      } catch (err) {
-        log.error(`no mux to serve the connection: ${messageOf(err)}`)
-        socket.destroy()
-        return
-      }
-      await bridge(socket, stream)
-    },
-    { mode: 'mux' as const },
-  )
-}
-
-/**
- * Connection <-> mux stream, half-close carried both ways; whichever side
- * goes away abruptly takes the other with it (a client gone: CLOSE to the
- * mux; the mux gone: the client sees EOF at once).
- */
-function bridge(socket: Duplex, stream: Duplex): Promise<void> {
-  return new Promise((resolve) => {
-    socket.on('error', () => {})
-    stream.on('error', () => {})
-    socket.pipe(stream)
-    stream.pipe(socket)
-    socket.resume()
-    let pending = 2
-    const done = () => --pending === 0 && resolve()
-    socket.once('close', () => {
-      if (!stream.destroyed) stream.destroy()
-      done()
-    })
-    stream.once('close', () => {
-      if (stream.readableEnded) socket.end()
-      else socket.destroy()
-      done()
-    })
-  })
-}
-
-/**
- * In-process when the command names a relaykit relay that can run here
- * (`relaykit RELAY …`, `RELAY …`, a link named after one); a Windows .exe
- * seen from Linux is spawned, like anything else that is not ours.
- */
-export function connectionHandler(
-  command: readonly string[],
-  forceSpawn: boolean,
-  ctx: { log: Log; stderr: RelayIo['stderr']; env: NodeJS.ProcessEnv },
-): Handler {
-  const inProcess = forceSpawn ? undefined : relayOf(command)
-  if (inProcess) {
-    const { relay, args } = inProcess
-    return Object.assign(
-      async (socket: Duplex) => {
-        // Not resumed here: the relay starts reading when it attaches its
-        // listeners (after connecting its channel); flowing earlier would
-        // drop what the client sent first.
-        const code = await relay.main(args, { stdin: socket, stdout: socket, stderr: ctx.stderr, env: ctx.env })
-        ctx.log.debug(`${relay.name} ended with exit code ${code}`)
-        socket.destroy()
-      },
-      { mode: 'in-process' as const },
-    )
+export function relayListen(findRelay: FindRelay): RelayDefinition {
+  return {
+    name: cli.name,
+    summary: 'accept connections on a private Unix socket and run a relay (or any command) per connection',
+    main: (argv, io) => main(argv, io, findRelay),
   }
-  return Object.assign((socket: Duplex) => spawnForConnection(socket, command, ctx), { mode: 'spawn' as const })
-}
-
-function relayOf(command: readonly string[]) {
-  const [first, ...rest] = command
-  if (!first) return undefined
-  const base = path.basename(first.replace(/\\/g, '/'))
-  const foreignExe = /\.exe$/i.test(base) && process.platform !== 'win32'
-  if (foreignExe) return undefined
-  const direct = findRelay(base)
-  if (direct && direct.name !== cli.name) return { relay: direct, args: rest }
-  if (/^relaykit([-_.].*)?$/i.test(base) && rest[0]) {
-    const named = findRelay(rest[0])
-    if (named && named.name !== cli.name) return { relay: named, args: rest.slice(1) }
-  }
-  return undefined
-}
-
-/**
- * `--background`: start this same listener detached (own session, no
- * terminal), wait until it answers on the socket, then return; its startup
- * errors are shown here, later ones go to --logfile.
- */
-async function detach(argv: readonly string[], address: string, io: RelayIo, log: Log): Promise<number> {
-  if (fs.existsSync(address) && (await live(address))) {
-    log.debug(`${address} is already served by a live listener`)
-    return ExitCode.OK
-  }
-  const args = argv.filter((a) => !/^--?background(=true)?$/.test(a))
-  const self = isSea() ? [process.execPath] : [process.execPath, process.argv[1] as string]
-  const invokedAsListener = findRelay(path.basename(self[self.length - 1] as string)) === relayListen
-  const child = spawn(self[0] as string, [...self.slice(1), ...(invokedAsListener ? [] : ['relay-listen']), ...args], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: io.env,
-  })
-  let early = ''
-  child.stderr?.on('data', (d: Buffer) => (early += d.toString()))
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    if (child.exitCode !== null) {
-      io.stderr.write(early)
-      return child.exitCode
-    }
-    if (fs.existsSync(address) && (await live(address))) break
-    if (Date.now() > deadline) {
-      log.error(`the background listener did not come up within 10 s${early ? `: ${early}` : ''}`)
-      child.kill()
-      return ExitCode.TIMEOUT
-    }
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  child.stderr?.destroy()
-  child.unref()
-  log.debug(`listening in the background as pid ${child.pid}`)
-  return ExitCode.OK
-}
-
-export const relayListen: RelayDefinition = {
-  name: cli.name,
-  summary: 'accept connections on a private Unix socket and run a relay (or any command) per connection',
-  main,
 }

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Duplex } from 'node:stream'
-import { connectPipe } from '../channels/named-pipe/client.js'
+import { connectPipe, isPipeName } from '../channels/named-pipe/client.js'
 import { connectPath } from '../channels/socket-path.js'
 
 /**
@@ -42,11 +42,6 @@ export interface RunResult {
   readonly stdout: string
   /** Why it did not start or finish (ENOEXEC, timeout …). */
   readonly error?: string
-}
-
-/** `//./pipe/x` or `\\.\pipe\x`. */
-export function isPipeName(endpoint: string): boolean {
-  return /^[/\\]{2}[.?][/\\]pipe[/\\]/i.test(endpoint)
 }
 
 /** The machine doctor runs on. */

@@ -2,7 +2,8 @@ import { ExitCode } from '../exit-codes.js'
 import { RelayError, messageOf } from '../relay-error.js'
 import { probeAgent } from './agent-probe.js'
 import { type CheckResult, agentRow, failedAt } from './check.js'
-import { type DoctorFacts, isPipeName } from './facts.js'
+import { isPipeName } from '../channels/named-pipe/client.js'
+import type { DoctorFacts } from './facts.js'
 
 /**
  * `SSH_AUTH_SOCK`, the one setting every OpenSSH client reads: set, pointing

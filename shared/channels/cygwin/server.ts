@@ -5,6 +5,8 @@ import path from 'node:path'
 import { ExitCode } from '../../exit-codes.js'
 import type { Log } from '../../log.js'
 import { RelayError, errorCode, messageOf } from '../../relay-error.js'
+import { type AlreadyServed, type ListenerKind, alreadyServed } from '../../listen/listener.js'
+import { describeCode, preparePrivateDirectory } from '../private-directory.js'
 import { FILE_ATTRIBUTE_SYSTEM, addFileAttributes } from '../../win32/file-attributes.js'
 import {
   CREDENTIALS_LEN,
@@ -35,6 +37,7 @@ export interface CygwinListenOptions {
 
 /** A listening Cygwin socket. */
 export interface CygwinServer {
+  readonly alreadyServed: false
   readonly port: number
   readonly path: string
   /**
@@ -52,14 +55,17 @@ export interface CygwinServer {
  * them when done.
  *
  * A file already at `file` is replaced only if it is a Cygwin socket file
- * whose port nobody listens on (left by a server that died).
+ * whose port nobody serves with its secret (left by a server that died); if
+ * somebody does, the file is left alone and the outcome says so.
  */
 export async function listenCygwin(
   file: string,
   onConnection: (socket: net.Socket, peer: CygwinCredentials) => void,
   options: CygwinListenOptions = {},
-): Promise<CygwinServer> {
+): Promise<CygwinServer | AlreadyServed> {
   file = path.resolve(file) // close() must find it even if the cwd changes
+  const existing = await checkExisting(file, options.log)
+  if (existing) return existing
   const variant = options.variant ?? 'cygwin'
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000
   const log = options.log
@@ -121,6 +127,7 @@ export async function listenCygwin(
   }
 
   return {
+    alreadyServed: false,
     port,
     path: file,
     async close() {
@@ -150,16 +157,11 @@ async function serverHandshake(
 }
 
 async function writeSocketFile(file: string, content: Buffer, variant: CygwinVariant): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fs.writeFile(file, content, { mode: 0o600, flag: 'wx' })
-      break
-    } catch (err) {
-      if (errorCode(err) !== 'EEXIST' || attempt > 0) {
-        throw new RelayError(`cannot create ${file}: ${messageOf(err)}`, ExitCode.ERROR)
-      }
-      await removeIfStale(file)
-    }
+  try {
+    await fs.writeFile(file, content, { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    const why = errorCode(err) === 'EEXIST' ? 'another listener created it just now' : describeCode(err)
+    throw new RelayError(`cannot create ${file}: ${why}`, ExitCode.ERROR)
   }
   // Cygwin clients ignore a socket file without SYSTEM; gpg-agent's 8-byte
   // servers have none, and clients tell the variants apart by it.
@@ -174,21 +176,38 @@ async function writeSocketFile(file: string, content: Buffer, variant: CygwinVar
 }
 
 /**
- * Remove a Cygwin socket file left by a server that died; refuse a live one
- * or anything that is not a socket file. Live means something on its port
- * sends its secret back: a port since taken by another program is stale.
+ * What is at `file` before we listen: nothing (undefined), a live server's
+ * file (its outcome), or a stale file, which is removed. Live means
+ * something on its port sends its secret back: a port since taken by
+ * another program is stale. Anything that is not a socket file is refused.
  */
-async function removeIfStale(file: string): Promise<void> {
+async function checkExisting(file: string, log: Log | undefined): Promise<AlreadyServed | undefined> {
+  let bytes: Buffer
+  try {
+    bytes = await fs.readFile(file)
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return undefined
+    throw new RelayError(`cannot listen on ${file}: cannot read what is there (${describeCode(err)})`, ExitCode.ERROR)
+  }
   let endpoint: CygwinEndpoint
   try {
-    endpoint = parseCygwinSocketFile(await fs.readFile(file), file)
+    endpoint = parseCygwinSocketFile(bytes, file)
   } catch (err) {
     throw new RelayError(`${file} exists and is not a Cygwin socket file; refusing to replace it (${messageOf(err)})`, ExitCode.ERROR)
   }
-  if (await answersWithSecret(endpoint)) {
-    throw new RelayError(`${file} is in use: a server answers on its port ${endpoint.port}`, ExitCode.ERROR)
-  }
+  if (await answersWithSecret(endpoint)) return alreadyServed(`the server on 127.0.0.1 port ${endpoint.port}`)
+  log?.debug(`removing stale socket file ${file}`)
   await fs.rm(file, { force: true })
+  return undefined
+}
+
+/** Does a server answer, with its secret, on the port `file` names? */
+export async function isLiveCygwin(file: string): Promise<boolean> {
+  try {
+    return await answersWithSecret(parseCygwinSocketFile(await fs.readFile(file), file))
+  } catch {
+    return false
+  }
 }
 
 async function answersWithSecret({ port, secret }: CygwinEndpoint, timeoutMs = 1000): Promise<boolean> {
@@ -213,4 +232,13 @@ async function removeIfOurs(file: string, content: Buffer): Promise<void> {
   } catch {
     // Gone already, or unreadable: not ours to clean.
   }
+}
+
+export const cygwinListener: ListenerKind = {
+  what: 'Cygwin socket file',
+  listen: (address, onConnection, { log }) => {
+    preparePrivateDirectory(path.dirname(path.resolve(address)), address, log)
+    return listenCygwin(address, onConnection, { log })
+  },
+  isLive: isLiveCygwin,
 }

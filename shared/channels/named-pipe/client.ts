@@ -17,9 +17,14 @@ import { RelayError, errorCode, messageOf } from '../../relay-error.js'
  *   message (`-s`, the EOF signal Docker-style servers expect).
  */
 
+/** `\\.\pipe\name` or `//./pipe/name` (the form that survives shells and socat). */
+export function isPipeName(address: string): boolean {
+  return /^[/\\]{2}[.?][/\\]pipe[/\\]/i.test(address)
+}
+
 /** `//./pipe/name` (shell-friendly) → `\\.\pipe\name`; other names unchanged. */
 export function normalizePipeName(name: string): string {
-  return /^[/\\]{2}[.?][/\\]pipe[/\\]/i.test(name) ? name.replace(/\//g, '\\') : name
+  return isPipeName(name) ? name.replace(/\//g, '\\') : name
 }
 
 export function connectPipe(name: string): Promise<net.Socket> {

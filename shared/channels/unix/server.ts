@@ -3,7 +3,9 @@ import net from 'node:net'
 import path from 'node:path'
 import { ExitCode } from '../../exit-codes.js'
 import type { Log } from '../../log.js'
-import { RelayError, errorCode, messageOf } from '../../relay-error.js'
+import { RelayError, errorCode } from '../../relay-error.js'
+import { type ListenOutcome, type ListenerKind, alreadyServed } from '../../listen/listener.js'
+import { describeCode, preparePrivateDirectory } from '../private-directory.js'
 
 /**
  * The listening side on Linux, WSL and macOS: a Unix socket that only its
@@ -16,51 +18,62 @@ import { RelayError, errorCode, messageOf } from '../../relay-error.js'
  *   is replaced; a live one means the job is already done, which makes
  *   `relay-listen … &` in a shell profile idempotent.
  * - Anything else at that path (a regular file, a directory) is left alone.
+ * - Every way the path can be unusable ends at once in a RelayError naming
+ *   the path and the reason.
  */
 
-/** Result of trying to listen: our server, or proof that someone already serves the path. */
-export type ListenResult = { server: net.Server } | { alreadyServed: true }
+/**
+ * `sizeof(sockaddr_un.sun_path)`, NUL included: 108 on Linux, 104 on macOS
+ * and the BSDs. A longer path cannot be bound at all.
+ */
+export const SUN_PATH_SIZE = process.platform === 'linux' ? 108 : 104
 
-export async function listenUnix(
-  socketPath: string,
-  onConnection: (socket: net.Socket) => void,
-  log: Log,
-): Promise<ListenResult> {
-  prepareDirectory(path.dirname(socketPath), log)
+export const unixListener: ListenerKind = {
+  what: 'Unix socket',
+  listen: (address, onConnection, { log }) => listenUnix(address, onConnection, log),
+  isLive: (address) => (lstatOrUndefined(address)?.isSocket() ? isLive(address) : Promise.resolve(false)),
+}
+
+export async function listenUnix(socketPath: string, onConnection: (socket: net.Socket) => void, log: Log): Promise<ListenOutcome> {
+  const bytes = Buffer.byteLength(socketPath)
+  if (bytes > SUN_PATH_SIZE - 1) {
+    throw new RelayError(
+      `cannot listen on ${socketPath}: the path is ${bytes} bytes, and a Unix socket path holds at most ${SUN_PATH_SIZE - 1}; use a shorter one (e.g. under ~/.ssh)`,
+      ExitCode.USAGE,
+    )
+  }
+  preparePrivateDirectory(path.dirname(socketPath), socketPath, log)
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = lstatOrUndefined(socketPath)
     if (existing) {
+      if (existing.isDirectory()) {
+        throw new RelayError(`cannot listen on ${socketPath}: it is a directory; name a socket inside it, e.g. ${path.join(socketPath, 'agent.sock')}`, ExitCode.ERROR)
+      }
       if (!existing.isSocket()) {
         throw new RelayError(`${socketPath} exists and is not a socket; refusing to replace it`, ExitCode.ERROR)
       }
-      if (await isLive(socketPath)) return { alreadyServed: true }
+      if (await isLive(socketPath)) return alreadyServed(ownerOf(existing))
       log.debug(`removing stale socket ${socketPath}`)
       fs.rmSync(socketPath, { force: true })
     }
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection)
     try {
       await bindPrivately(server, socketPath)
-      return { server }
+      return { alreadyServed: false, close: async () => void server.close() }
     } catch (err) {
+      server.close()
       // Another listener bound it between our check and our bind: look again.
-      if (errorCode(err) !== 'EADDRINUSE') throw new RelayError(`cannot listen on ${socketPath}: ${messageOf(err)}`, ExitCode.ERROR)
+      if (errorCode(err) !== 'EADDRINUSE') throw new RelayError(`cannot listen on ${socketPath}: ${describeCode(err)}`, ExitCode.ERROR)
     }
   }
   throw new RelayError(`cannot listen on ${socketPath}: it keeps being taken`, ExitCode.ERROR)
 }
 
-function prepareDirectory(dir: string, log: Log): void {
-  if (!fs.existsSync(dir)) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-    return
-  }
-  const st = fs.statSync(dir)
-  const sticky = (st.mode & 0o1000) !== 0
-  if ((st.mode & 0o022) !== 0 && !sticky) {
-    log.error(`warning: ${dir} is writable by other users, who could replace the socket; prefer a private directory such as ~/.ssh`)
-  }
-}
-
+/**
+ * Bind with a umask that makes the socket 0600 from birth. (Closing the
+ * server unlinks the file at once: libuv does it in uv_close. Its 'close'
+ * event waits for open connections, which are the caller's: not awaited.)
+ */
 function bindPrivately(server: net.Server, socketPath: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const previous = process.umask(0o177)
@@ -71,8 +84,13 @@ function bindPrivately(server: net.Server, socketPath: string): Promise<void> {
     })
     server.listen(socketPath, () => {
       restore()
-      fs.chmodSync(socketPath, 0o600)
-      resolve()
+      try {
+        fs.chmodSync(socketPath, 0o600)
+        resolve()
+      } catch (err) {
+        fs.rmSync(socketPath, { force: true })
+        reject(err)
+      }
     })
   })
 }
@@ -90,6 +108,10 @@ export function isLive(socketPath: string, timeoutMs = 1000): Promise<boolean> {
     probe.once('connect', () => done(true))
     probe.once('error', () => done(false))
   })
+}
+
+function ownerOf(st: fs.Stats): string {
+  return st.uid === process.getuid?.() ? 'a listener of this user' : `a listener of uid ${st.uid}`
 }
 
 function lstatOrUndefined(p: string): fs.Stats | undefined {

@@ -104,16 +104,3 @@ t.test('both modes: 500 connections leave no process behind', async (t) => {
     t.equal((await processesWith(`${exe} uds-relay`)).length, before, `${mode}: relay processes back to ${before} after 500 connections`)
   }
 })
-
-t.test('which commands run in-process', async (t) => {
-  const { connectionHandler } = await import('../../../relays/relay-listen/main.js')
-  const ctx = { log: { verbose: false, error: () => {}, debug: () => {} }, stderr: process.stderr, env: {} }
-  const mode = (cmd: string[], spawn = false) => connectionHandler(cmd, spawn, ctx).mode
-  t.equal(mode(['uds-relay', '/s']), 'in-process')
-  t.equal(mode(['/opt/relaykit', 'uds-relay', '/s']), 'in-process')
-  t.equal(mode(['./relaykit-linux-x64', 'npiperelay', '//./pipe/x']), 'in-process')
-  t.equal(mode(['/mnt/c/tools/relaykit.exe', 'pageant-relay']), 'spawn', 'a Windows .exe seen from Linux is spawned')
-  t.equal(mode(['/mnt/c/tools/npiperelay.exe', '-ei', '//./pipe/x']), 'spawn')
-  t.equal(mode(['socat', '-', 'UNIX-CONNECT:/s']), 'spawn')
-  t.equal(mode(['uds-relay', '/s'], true), 'spawn', '--spawn forces it')
-})

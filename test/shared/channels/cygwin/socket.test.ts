@@ -13,7 +13,7 @@ import {
   formatCygwinSocketFile,
   parseCygwinSocketFile,
 } from '../../../../shared/channels/cygwin/format.js'
-import { listenCygwin } from '../../../../shared/channels/cygwin/server.js'
+import { type CygwinServer, listenCygwin } from '../../../../shared/channels/cygwin/server.js'
 import { ExitCode } from '../../../../shared/exit-codes.js'
 import type { Log } from '../../../../shared/log.js'
 import { shortTempDir } from '../../../../lab/temp-dir.js'
@@ -223,7 +223,7 @@ async function ourServer(t: Test, dir: string, variant: CygwinVariant, log?: Log
   const file = path.join(dir, `ours-${variant}`)
   const peers: { pid: number; uid: number; gid: number }[] = []
   const streams: Buffer[] = []
-  const server = await listenCygwin(
+  const server = await serving(listenCygwin(
     file,
     (s, peer) => {
       peers.push(peer)
@@ -233,7 +233,7 @@ async function ourServer(t: Test, dir: string, variant: CygwinVariant, log?: Log
       s.pipe(s)
     },
     { variant, ...(log ? { log } : {}) },
-  )
+  ))
   t.teardown(() => server.close())
   return { file, server, peers, streams }
 }
@@ -341,6 +341,13 @@ t.test('credential layouts', async (t) => {
 t.test('auto variant off Windows is cygwin (no SYSTEM attribute to look at)', async (t) => {
   t.equal(await detectCygwinVariant('/nonexistent', 'linux'), 'cygwin')
 })
+
+/** The server, where the test expects the file to be served by us. */
+async function serving(outcome: Promise<Awaited<ReturnType<typeof listenCygwin>>>): Promise<CygwinServer> {
+  const o = await outcome
+  if (o.alreadyServed) throw new Error(`expected to listen, but it is already served by ${o.by}`)
+  return o
+}
 
 // --- our client and our server ---------------------------------------------
 
@@ -499,17 +506,20 @@ t.test('our server: replaces a stale file, refuses a live one or a foreign file'
   const dir = shortTempDir(t)
   const file = path.join(dir, 'agent.sock')
   fs.writeFileSync(file, formatCygwinSocketFile(1, randomBytes(16))) // port 1: nobody listens
-  const first = await listenCygwin(file, (s) => s.destroy())
+  const first = await serving(listenCygwin(file, (s) => s.destroy()))
   t.equal(parseCygwinSocketFile(fs.readFileSync(file), file).port, first.port, 'stale file replaced')
-  await t.rejects(listenCygwin(file, (s) => s.destroy()), { message: /is in use: a server answers on its port/ })
+  const before = fs.readFileSync(file)
+  t.same(await listenCygwin(file, (s) => s.destroy()), { alreadyServed: true, by: `the server on 127.0.0.1 port ${first.port}` }, 'a live one is reported as served')
+  t.same(fs.readFileSync(file), before, 'and left alone')
   await first.close()
+  t.notOk(fs.existsSync(file), 'close() has removed the file by the time it resolves')
 
   // A dead server's port, since taken by a program that knows nothing of the secret.
   const other = net.createServer((c) => c.destroy())
   await new Promise<void>((r) => other.listen({ host: '127.0.0.1', port: 0 }, r))
   t.teardown(() => new Promise<void>((r) => other.close(() => r())))
   fs.writeFileSync(file, formatCygwinSocketFile((other.address() as net.AddressInfo).port, randomBytes(16)))
-  const taken = await listenCygwin(file, (s) => s.destroy())
+  const taken = await serving(listenCygwin(file, (s) => s.destroy()))
   t.equal(parseCygwinSocketFile(fs.readFileSync(file), file).port, taken.port, 'port reused by another program: stale')
   await taken.close()
 
@@ -518,7 +528,7 @@ t.test('our server: replaces a stale file, refuses a live one or a foreign file'
   t.equal(fs.readFileSync(file, 'latin1'), 'precious data', 'left alone')
 
   fs.rmSync(file)
-  const second = await listenCygwin(file, (s) => s.destroy())
+  const second = await serving(listenCygwin(file, (s) => s.destroy()))
   fs.writeFileSync(file, formatCygwinSocketFile(second.port, randomBytes(16)))
   await second.close()
   t.ok(fs.existsSync(file), 'close leaves a file that is no longer ours')
@@ -555,7 +565,7 @@ t.test('our client: handshake timeouts, with a hint when the variant is wrong', 
 t.test('our server: a client that stalls in the handshake is dropped', async (t) => {
   const log = captureLog()
   const file = path.join(shortTempDir(t), 'sock')
-  const server = await listenCygwin(file, () => t.fail('handed over'), { handshakeTimeoutMs: 200, log })
+  const server = await serving(listenCygwin(file, () => t.fail('handed over'), { handshakeTimeoutMs: 200, log }))
   t.teardown(() => server.close())
   const c = net.connect({ host: '127.0.0.1', port: server.port })
   const got = new Collector(c)
@@ -573,16 +583,18 @@ t.test('our server: a client that hangs up right after its handshake is seen to 
   for (const variant of variants) {
     let ended = 0
     const file = path.join(shortTempDir(t), 'sock')
-    const server = await listenCygwin(
-      file,
-      (s) => {
-        s.on('end', () => {
-          ended++
-          s.end()
-        })
-        s.resume()
-      },
-      { variant },
+    const server = await serving(
+      listenCygwin(
+        file,
+        (s) => {
+          s.on('end', () => {
+            ended++
+            s.end()
+          })
+          s.resume()
+        },
+        { variant },
+      ),
     )
     t.teardown(() => server.close())
     const got = await plainClient(file, { variant, data: Buffer.alloc(0), pipelined: { cuts: [] } })
