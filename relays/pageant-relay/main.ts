@@ -20,7 +20,8 @@ export const cli: CliSpec = {
     'Answers SSH agent requests on stdin with PuTTY Pageant (or anything that answers as',
     'Pageant: KeeAgent, KeePassXC, gpg-agent with putty support), through its named pipe',
     '(Pageant 0.75+) or WM_COPYDATA. Messages up to 256 KiB; a request Pageant cannot',
-    'answer gets SSH_AGENT_FAILURE and the session goes on. Replaces wsl2-ssh-pageant.exe:',
+    'answer gets SSH_AGENT_FAILURE and the session goes on; the exit code is then that of the',
+    'first such failure (3: Pageant not running). Replaces wsl2-ssh-pageant.exe:',
     '  socat UNIX-LISTEN:$SSH_AUTH_SOCK,fork EXEC:/mnt/c/tools/pageant-relay.exe',
   ].join('\n'),
   flags: [
@@ -81,7 +82,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     log,
   })
   try {
-    return await relayAgent(io, withPolicy((request) => transport.query(request.bytes), policy, log), { log })
+    return await relayAgent(io, withPolicy((request) => transport.query(request), policy, log), { log })
   } finally {
     transport.close()
   }

@@ -11,15 +11,13 @@ import { RelayError, messageOf } from '../relay-error.js'
  */
 export class AgentStreamClient {
   #connect: () => Promise<Duplex>
-  #maxLength: number
   #timeoutMs: number
   #stream: Duplex | undefined
   #parser = new FrameParser()
   #waiting: { resolve(f: AgentFrame): void; reject(e: Error): void } | undefined
 
-  constructor(connect: () => Promise<Duplex>, options: { maxLength?: number; timeoutMs: number }) {
+  constructor(connect: () => Promise<Duplex>, options: { timeoutMs: number }) {
     this.#connect = connect
-    this.#maxLength = options.maxLength ?? new FrameParser().maxLength
     this.#timeoutMs = options.timeoutMs
   }
 
@@ -28,7 +26,7 @@ export class AgentStreamClient {
    * overlap calls. A kept connection may have died since the last answer
    * (the agent restarted): then the request is sent once more on a new one.
    */
-  async query(request: Buffer): Promise<Buffer> {
+  async query(request: AgentFrame): Promise<AgentFrame> {
     const reused = this.#stream !== undefined
     try {
       return await this.#exchange(request)
@@ -39,23 +37,23 @@ export class AgentStreamClient {
     }
   }
 
-  async #exchange(request: Buffer): Promise<Buffer> {
+  async #exchange(request: AgentFrame): Promise<AgentFrame> {
     const stream = this.#stream ?? (await this.#open())
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<AgentFrame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#drop(new RelayError(`the agent did not answer within ${this.#timeoutMs} ms`, ExitCode.TIMEOUT))
       }, this.#timeoutMs)
       this.#waiting = {
         resolve: (f) => {
           clearTimeout(timer)
-          resolve(f.bytes)
+          resolve(f)
         },
         reject: (e) => {
           clearTimeout(timer)
           reject(e)
         },
       }
-      stream.write(request)
+      stream.write(request.bytes)
     })
   }
 
@@ -66,7 +64,7 @@ export class AgentStreamClient {
 
   async #open(): Promise<Duplex> {
     const stream = await this.#connect()
-    this.#parser = new FrameParser({ maxLength: this.#maxLength })
+    this.#parser = new FrameParser()
     stream.on('data', (chunk: Buffer) => {
       let frames: AgentFrame[]
       try {

@@ -88,6 +88,33 @@ export class FrameError extends Error {
 /** `00 00 00 01 05`: what an agent answers when it cannot do something. */
 export const AGENT_FAILURE_FRAME: Buffer = encodeFrame(AgentMessage.SSH_AGENT_FAILURE)
 
+/** {@link AGENT_FAILURE_FRAME} as a frame: the answer relays give in the agent's stead. */
+export const AGENT_FAILURE: AgentFrame = frameOf(AGENT_FAILURE_FRAME)
+
+/**
+ * The one check of a length field, wherever a length comes from (a stream,
+ * Pageant's mapping): at least the type byte, at most `maxLength`.
+ * `complete` rides along in the error (see {@link FrameError}).
+ */
+export function checkLength(length: number, maxLength: number, complete: readonly AgentFrame[] = []): void {
+  if (length === 0) throw new FrameError('agent message with length 0 (a message holds at least its type byte)', complete)
+  if (length > maxLength) throw new FrameError(`agent message of ${length} bytes exceeds the limit of ${maxLength} bytes`, complete)
+}
+
+/** A whole message that is already in one buffer, checked as the parser checks it. */
+export function frameOf(bytes: Buffer, maxLength: number = AGENT_MAX_LEN): AgentFrame {
+  if (bytes.length < HEADER_LEN + 1) throw new FrameError(`a message of ${bytes.length} bytes is too short`)
+  const length = bytes.readUInt32BE(0)
+  checkLength(length, maxLength)
+  if (length !== bytes.length - HEADER_LEN) throw new FrameError(`a message claims ${length} bytes but carries ${bytes.length - HEADER_LEN}`)
+  return { type: bytes[HEADER_LEN] as number, length, bytes }
+}
+
+/** Build one message as a frame. */
+export function makeFrame(type: number, contents?: Uint8Array): AgentFrame {
+  return frameOf(encodeFrame(type, contents), Number.MAX_SAFE_INTEGER)
+}
+
 /** Build one message: length prefix, type byte, contents. */
 export function encodeFrame(type: number, contents: Uint8Array = Buffer.alloc(0)): Buffer {
   const out = Buffer.allocUnsafe(HEADER_LEN + 1 + contents.length)
@@ -155,13 +182,11 @@ export class FrameParser {
   }
 
   #checkLength(length: number, complete: AgentFrame[]): number {
-    if (length === 0) {
+    try {
+      checkLength(length, this.maxLength, complete)
+    } catch (err) {
       this.#poison()
-      throw new FrameError('agent message with length 0 (a message holds at least its type byte)', complete)
-    }
-    if (length > this.maxLength) {
-      this.#poison()
-      throw new FrameError(`agent message of ${length} bytes exceeds the limit of ${this.maxLength} bytes`, complete)
+      throw err
     }
     return length
   }

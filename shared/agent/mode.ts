@@ -21,7 +21,7 @@ export const agentModeFlags: readonly FlagSpec[] = [
   {
     name: 'agent',
     type: 'boolean',
-    help: 'relay SSH agent messages one by one instead of bytes: a failed or stalled request gets SSH_AGENT_FAILURE, -v logs each message type and length',
+    help: 'relay SSH agent messages one by one instead of bytes: a failed or stalled request gets SSH_AGENT_FAILURE (and the exit code of the first such failure at the end), -v logs each message type and length',
   },
   ...policyFlags,
   {
@@ -82,7 +82,7 @@ export async function relayAgentMessages(
     { timeoutMs: mode.requestTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_S * 1000 },
   )
   try {
-    return await relayAgent(io, withPolicy((request) => client.query(request.bytes), mode.policy, log), { log })
+    return await relayAgent(io, withPolicy((request) => client.query(request), mode.policy, log), { log })
   } finally {
     client.close()
   }

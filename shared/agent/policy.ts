@@ -1,4 +1,4 @@
-import { AGENT_FAILURE_FRAME, AgentMessage, messageName } from './frames.js'
+import { AGENT_FAILURE, AgentMessage, messageName } from './frames.js'
 import type { AgentQuery } from './relay.js'
 import { FlagError, type FlagSpec } from '../go-flags.js'
 import type { Log } from '../log.js'
@@ -89,11 +89,11 @@ export function withPolicy(query: AgentQuery, policy: AgentPolicy, log: Log): Ag
   return (request) => {
     if (policy.deny.has(request.type)) {
       log.error(`refused ${messageName(request.type)} (-deny)`)
-      return Promise.resolve(AGENT_FAILURE_FRAME)
+      return Promise.resolve(AGENT_FAILURE)
     }
     if (policy.compat && request.type === M.SSH_AGENTC_EXTENSION) {
       log.debug(`answered ${messageName(request.type)} with SSH_AGENT_FAILURE here (-compat)`)
-      return Promise.resolve(AGENT_FAILURE_FRAME)
+      return Promise.resolve(AGENT_FAILURE)
     }
     return query(request)
   }

@@ -1,17 +1,9 @@
 import type { Readable, Writable } from 'node:stream'
-import {
-  AGENT_FAILURE_FRAME,
-  AGENT_MAX_LEN,
-  type AgentFrame,
-  FrameError,
-  FrameParser,
-  HEADER_LEN,
-  messageName,
-} from './frames.js'
+import { AGENT_FAILURE, type AgentFrame, FrameError, FrameParser, messageName } from './frames.js'
 import { ExitCode } from '../exit-codes.js'
 import type { Log } from '../log.js'
 import { endWritable, onEnd } from '../pump.js'
-import { isClosedByPeer, messageOf } from '../relay-error.js'
+import { RelayError, isClosedByPeer, messageOf } from '../relay-error.js'
 
 /**
  * Message-by-message relay for channels that are not byte streams (Pageant's
@@ -22,8 +14,8 @@ import { isClosedByPeer, messageOf } from '../relay-error.js'
  *
  * | event | what happens | exit |
  * |---|---|---|
- * | a query fails (agent gone, timeout, bad answer) | that request is answered `SSH_AGENT_FAILURE`; the session goes on | — |
- * | stdin EOF | answer what was already asked, then end stdout | 0 |
+ * | a query fails (agent gone, timeout, bad answer) | that request is answered `SSH_AGENT_FAILURE`; the session goes on | the first such failure's code, at the end (3 unreachable, 6 timeout, 5 bad answer, 4 refused) |
+ * | stdin EOF | answer what was already asked, then end stdout | 0, unless a query failed |
  * | malformed or oversized message on stdin | framing is lost: answer what came before it, report, stop | 5 |
  * | stdout closed by the reader | stop | 0 |
  * | stdin read error | report | 1 |
@@ -31,24 +23,12 @@ import { isClosedByPeer, messageOf } from '../relay-error.js'
  * Memory stays bounded: at most `maxQueued` requests (each within the
  * length limit) wait for their turn; beyond that stdin is paused.
  */
-export type AgentQuery = (request: AgentFrame) => Promise<Buffer>
+export type AgentQuery = (request: AgentFrame) => Promise<AgentFrame>
 
 export interface AgentRelayOptions {
   log: Log
-  /** Largest message accepted either way; default 256 KiB. */
-  maxLength?: number
   /** Requests read ahead before stdin is paused. */
   maxQueued?: number
-}
-
-/** Check that `reply` is exactly one well-formed message within `maxLength`. */
-export function checkReply(reply: Buffer, maxLength: number): void {
-  if (reply.length < HEADER_LEN + 1) throw new FrameError(`answer of ${reply.length} bytes is too short`)
-  const length = reply.readUInt32BE(0)
-  if (length !== reply.length - HEADER_LEN) {
-    throw new FrameError(`answer claims ${length} bytes but carries ${reply.length - HEADER_LEN}`)
-  }
-  if (length > maxLength) throw new FrameError(`answer of ${length} bytes exceeds the limit of ${maxLength}`)
 }
 
 export function relayAgent(
@@ -58,12 +38,12 @@ export function relayAgent(
 ): Promise<ExitCode> {
   const { stdin, stdout } = io
   const { log } = options
-  const maxLength = options.maxLength ?? AGENT_MAX_LEN
   const maxQueued = options.maxQueued ?? 8
-  const parser = new FrameParser({ maxLength })
+  const parser = new FrameParser()
   const queue: AgentFrame[] = []
   let busy = false
   let inputDone: ExitCode | undefined
+  let firstFailure: ExitCode | undefined
   let finished = false
 
   return new Promise((resolve) => {
@@ -71,7 +51,7 @@ export function relayAgent(
       if (finished) return
       finished = true
       stdin.pause()
-      void endWritable(stdout).then(() => resolve(code))
+      void endWritable(stdout).then(() => resolve(code === ExitCode.OK ? (firstFailure ?? code) : code))
     }
 
     const next = async () => {
@@ -85,16 +65,16 @@ export function relayAgent(
       if (inputDone === undefined && queue.length < maxQueued) stdin.resume()
       const name = messageName(request.type)
       log.debug(`-> ${name} (${request.length} bytes)`)
-      let reply: Buffer
+      let reply: AgentFrame
       try {
         reply = await query(request)
-        checkReply(reply, maxLength)
-        log.debug(`<- ${messageName(reply[HEADER_LEN] as number)} (${reply.length - HEADER_LEN} bytes)`)
+        log.debug(`<- ${messageName(reply.type)} (${reply.length} bytes)`)
       } catch (err) {
         log.error(`${name} failed, answering SSH_AGENT_FAILURE: ${messageOf(err)}`)
-        reply = AGENT_FAILURE_FRAME
+        firstFailure ??= err instanceof RelayError ? err.exitCode : ExitCode.ERROR
+        reply = AGENT_FAILURE
       }
-      if (!finished && !stdout.write(reply)) await new Promise((r) => stdout.once('drain', r))
+      if (!finished && !stdout.write(reply.bytes)) await new Promise((r) => stdout.once('drain', r))
       busy = false
       void next()
     }

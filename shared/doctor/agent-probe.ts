@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream'
 import { AgentStreamClient } from '../agent/client.js'
-import { AgentMessage, HEADER_LEN, encodeFrame, messageName } from '../agent/frames.js'
+import { AgentMessage, type AgentFrame, HEADER_LEN, makeFrame, messageName } from '../agent/frames.js'
 import { ExitCode } from '../exit-codes.js'
 import { RelayError } from '../relay-error.js'
 
@@ -16,20 +16,20 @@ import { RelayError } from '../relay-error.js'
  */
 
 /** The request, ready to send. */
-export const REQUEST_IDENTITIES: Buffer = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
+export const REQUEST_IDENTITIES: AgentFrame = makeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
 
 /**
  * The number of keys in a whole answer message (length prefix included).
  * Throws a {@link RelayError} for SSH_AGENT_FAILURE or anything that is not
  * a plausible IDENTITIES_ANSWER.
  */
-export function countIdentities(answer: Buffer): number {
-  const type = answer[HEADER_LEN]
+export function countIdentities(frame: AgentFrame): number {
+  const { type, bytes: answer } = frame
   if (type === AgentMessage.SSH_AGENT_FAILURE) {
     throw new RelayError('the agent answered SSH_AGENT_FAILURE to REQUEST_IDENTITIES', ExitCode.REFUSED)
   }
   if (type !== AgentMessage.SSH_AGENT_IDENTITIES_ANSWER) {
-    throw new RelayError(`the agent answered ${messageName(type ?? -1)} instead of SSH_AGENT_IDENTITIES_ANSWER`, ExitCode.PROTOCOL)
+    throw new RelayError(`the agent answered ${messageName(type)} instead of SSH_AGENT_IDENTITIES_ANSWER`, ExitCode.PROTOCOL)
   }
   const body = HEADER_LEN + 1
   if (answer.length < body + 4) throw new RelayError('the identities answer is too short to hold a key count', ExitCode.PROTOCOL)

@@ -1,3 +1,4 @@
+import type { AgentFrame } from '../agent/frames.js'
 import { parseAssuanFile } from '../channels/assuan/client.js'
 import { parseCygwinSocketFile } from '../channels/cygwin/format.js'
 import { ExitCode } from '../exit-codes.js'
@@ -22,7 +23,7 @@ export interface WindowsFacts {
   /** This user's Pageant pipe name on this boot. */
   pageantPipeName(): Promise<string>
   /** One request to Pageant over WM_COPYDATA; the whole answer. */
-  queryCopyData(request: Buffer, timeoutMs: number): Promise<Buffer>
+  queryCopyData(request: AgentFrame, timeoutMs: number): Promise<AgentFrame>
 }
 
 export async function hostWindowsFacts(): Promise<WindowsFacts> {
@@ -33,7 +34,11 @@ export async function hostWindowsFacts(): Promise<WindowsFacts> {
   return {
     pageantWindow: async () => !!(await pageantWindow()),
     pageantPipeName: discoverPageantPipeName,
-    queryCopyData: queryByCopyData,
+    async queryCopyData(request, timeoutMs) {
+      const hwnd = await pageantWindow()
+      if (!hwnd) throw new RelayError('Pageant is not running: no window of class Pageant', ExitCode.UNAVAILABLE)
+      return queryByCopyData(hwnd, request, timeoutMs)
+    },
   }
 }
 

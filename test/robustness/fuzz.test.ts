@@ -8,6 +8,7 @@
 import { Duplex, PassThrough, Readable } from 'node:stream'
 import t from 'tap'
 import {
+  AGENT_FAILURE,
   AGENT_FAILURE_FRAME,
   AGENT_MAX_LEN,
   type AgentFrame,
@@ -15,6 +16,7 @@ import {
   FrameParser,
   HEADER_LEN,
   encodeFrame,
+  frameOf,
 } from '../../shared/agent/frames.js'
 import { relayAgent } from '../../shared/agent/relay.js'
 import { ExitCode } from '../../shared/exit-codes.js'
@@ -126,12 +128,18 @@ t.test('frame parser: the lengths that matter, split at every byte', async (t) =
 })
 
 /** A channel that answers each whole agent message after a random pause. */
+/** A query that answers with `answer`, or now and then fails; `failed` counts the failures. */
 function fakeAgent(r: Random, answer: (f: AgentFrame) => Buffer) {
-  return async (request: AgentFrame) => {
+  const query = async (request: AgentFrame) => {
     if (r.next() < 0.3) await new Promise((res) => setImmediate(res))
-    if (r.next() < 0.05) throw new Error('the agent went away')
-    return answer(request)
+    if (r.next() < 0.05) {
+      query.failed++
+      throw new Error('the agent went away')
+    }
+    return frameOf(answer(request))
   }
+  query.failed = 0
+  return query
 }
 
 t.test('agent relay stdin: random messages, chunks and garbage; answers in order, exit 0 or 5', async (t) => {
@@ -151,7 +159,8 @@ t.test('agent relay stdin: random messages, chunks and garbage; answers in order
     for (const chunk of r.chunks(Buffer.concat([...sent, tail]), r.pick([1, 5, 333, 10_000]))) stdin.write(chunk)
     stdin.end()
     const code = await result
-    if (code !== (garbage ? ExitCode.PROTOCOL : ExitCode.OK)) t.fail(`case ${c}: exit ${code}`)
+    // A failed query is answered FAILURE and reported in the exit code, unless the input was garbage.
+    if (code !== (garbage ? ExitCode.PROTOCOL : query.failed ? ExitCode.ERROR : ExitCode.OK)) t.fail(`case ${c}: exit ${code}`)
     const answers = new FrameParser().push(Buffer.concat(out))
     if (answers.length !== sent.length) t.fail(`case ${c}: ${answers.length} answers to ${sent.length} requests`)
     answers.forEach((a, i) => {
@@ -175,7 +184,7 @@ t.test('agent relay: a length of 2^32 - 1 followed by 64 MiB is refused at once,
       pulled += pulled === 0 ? 5 : block.length
     },
   })
-  const result = relayAgent({ stdin, stdout: new PassThrough() }, () => Promise.resolve(AGENT_FAILURE_FRAME), { log: silent() })
+  const result = relayAgent({ stdin, stdout: new PassThrough() }, () => Promise.resolve(AGENT_FAILURE), { log: silent() })
   t.equal(await result, ExitCode.PROTOCOL)
   await new Promise((res) => setTimeout(res, 100))
   t.ok(pulled < 1024 * 1024, `stdin stopped being read after ${pulled} bytes of the claimed 4 GiB`)

@@ -1,4 +1,5 @@
 import { AgentStreamClient } from '../../agent/client.js'
+import type { AgentFrame } from '../../agent/frames.js'
 import { ExitCode } from '../../exit-codes.js'
 import type { Log } from '../../log.js'
 import { connectPipe } from '../named-pipe/client.js'
@@ -32,31 +33,34 @@ export class PageantTransport {
     this.#options = options
   }
 
-  async query(request: Buffer): Promise<Buffer> {
+  async query(request: AgentFrame): Promise<AgentFrame> {
     const { mode, log } = this.#options
-    if (mode === 'wmcopydata') return queryByCopyData(request, this.#options.timeoutMs)
-    try {
-      return await (await this.#pipeClient()).query(request)
-    } catch (err) {
-      if (!pipeMissing(err)) throw err
-      if (this.#options.pipeName) {
-        throw new RelayError(`no agent listens on ${this.#options.pipeName}: is it running?`, ExitCode.UNAVAILABLE)
+    if (mode !== 'wmcopydata') {
+      try {
+        return await (await this.#pipeClient()).query(request)
+      } catch (err) {
+        if (!pipeMissing(err)) throw err
+        if (this.#options.pipeName) {
+          throw new RelayError(`no agent listens on ${this.#options.pipeName}: is it running?`, ExitCode.UNAVAILABLE)
+        }
+        if (mode === 'pipe') {
+          throw new RelayError(
+            `Pageant is not running: no pipe ${await this.#pipeName} (Pageant before 0.75 has no pipe: use --transport wmcopydata)`,
+            ExitCode.UNAVAILABLE,
+          )
+        }
+        log.debug('no Pageant pipe; trying WM_COPYDATA')
       }
-      if (mode === 'pipe') {
-        throw new RelayError(
-          `Pageant is not running: no pipe ${await this.#pipeName} (Pageant before 0.75 has no pipe: use --transport wmcopydata)`,
-          ExitCode.UNAVAILABLE,
-        )
-      }
-      log.debug('no Pageant pipe; trying WM_COPYDATA')
     }
-    if (!(await pageantWindow())) {
+    const hwnd = await pageantWindow()
+    if (!hwnd) {
+      const noPipe = mode === 'auto' ? `no pipe ${await this.#pipeName} and ` : ''
       throw new RelayError(
-        `Pageant is not running: no pipe ${await this.#pipeName} and no window of class Pageant. Start Pageant (or KeeAgent / KeePassXC with Pageant support)`,
+        `Pageant is not running: ${noPipe}no window of class Pageant. Start Pageant (or KeeAgent / KeePassXC with Pageant support)`,
         ExitCode.UNAVAILABLE,
       )
     }
-    return queryByCopyData(request, this.#options.timeoutMs)
+    return queryByCopyData(hwnd, request, this.#options.timeoutMs)
   }
 
   close(): void {

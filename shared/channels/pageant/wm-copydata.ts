@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { AGENT_MAX_LEN, HEADER_LEN } from '../../agent/frames.js'
+import { AGENT_MAX_LEN, type AgentFrame, HEADER_LEN, checkLength, frameOf } from '../../agent/frames.js'
 import { ExitCode } from '../../exit-codes.js'
-import { RelayError } from '../../relay-error.js'
+import { RelayError, messageOf } from '../../relay-error.js'
 
 /**
  * Pageant's original channel (PuTTY ≤ 0.74 clients, WinSCP, FileZilla,
@@ -22,6 +22,15 @@ import { RelayError } from '../../relay-error.js'
 /** PuTTY's AGENT_COPYDATA_ID. */
 export const AGENT_COPYDATA_ID = 0x804e50ba
 
+/** The mapping holds a whole message, length prefix included: PuTTY's AGENT_MAX_MSGLEN. */
+export const MAPPING_SIZE = AGENT_MAX_LEN
+
+/** The largest length field that fits the mapping. */
+export const COPYDATA_MAX_LEN = MAPPING_SIZE - HEADER_LEN
+
+/** SendMessageTimeout's GetLastError when the window did not answer in time. */
+const ERROR_TIMEOUT = 1460
+
 let sequence = 0
 
 /**
@@ -34,42 +43,41 @@ export function uniqueMappingName(pid = process.pid): string {
   return `relaykit-pageant-${pid}-${sequence}-${randomBytes(4).toString('hex')}`
 }
 
-/** Is a Pageant window there? */
+/** Pageant's window (class and title "Pageant"), or undefined when it is not running. */
 export async function pageantWindow(): Promise<unknown> {
   const { findWindow } = await import('../../win32/window-messages.js')
-  return findWindow('Pageant', 'Pageant')
+  return (await findWindow('Pageant', 'Pageant')) || undefined
 }
 
-/** Send one request (a whole agent message) to Pageant; resolves to its whole answer. */
-export async function queryByCopyData(request: Buffer, timeoutMs: number): Promise<Buffer> {
+/** Send one request to the Pageant window `hwnd`; resolves to its whole answer. */
+export async function queryByCopyData(hwnd: unknown, request: AgentFrame, timeoutMs: number): Promise<AgentFrame> {
   const [{ createSharedMemory }, { sendCopyData }] = await Promise.all([
     import('../../win32/file-mapping.js'),
     import('../../win32/window-messages.js'),
   ])
-  if (request.length > AGENT_MAX_LEN) throw new RelayError('request larger than Pageant accepts', ExitCode.PROTOCOL)
-  const hwnd = await pageantWindow()
-  if (!hwnd) throw new RelayError('Pageant is not running: no window of class Pageant', ExitCode.UNAVAILABLE)
-  const memory = await createSharedMemory(uniqueMappingName(), AGENT_MAX_LEN)
+  if (request.length > COPYDATA_MAX_LEN) {
+    throw new RelayError(`a request of ${request.length} bytes does not fit Pageant's ${MAPPING_SIZE}-byte mapping`, ExitCode.PROTOCOL)
+  }
+  const memory = await createSharedMemory(uniqueMappingName(), MAPPING_SIZE)
   try {
-    memory.write(request)
+    memory.write(request.bytes)
     const sent = await sendCopyData(hwnd, AGENT_COPYDATA_ID, memory.name, timeoutMs)
     if (!sent.delivered) {
-      throw new RelayError(
-        sent.error === 1460
-          ? `Pageant did not answer within ${timeoutMs} ms`
-          : `WM_COPYDATA to Pageant failed (error ${sent.error})`,
-        sent.error === 1460 ? ExitCode.TIMEOUT : ExitCode.ERROR,
-      )
+      throw sent.error === ERROR_TIMEOUT
+        ? new RelayError(`Pageant did not answer within ${timeoutMs} ms`, ExitCode.TIMEOUT)
+        : new RelayError(`WM_COPYDATA to Pageant failed (error ${sent.error})`, ExitCode.ERROR)
     }
     if (sent.result === 0 || sent.result === 0n) {
       throw new RelayError('Pageant refused the request (it answers 0 when the mapping or message is not acceptable)', ExitCode.REFUSED)
     }
-    // Validate the claimed length before reading that much.
+    // The claimed length is checked before that much is read.
     const length = memory.read(HEADER_LEN).readUInt32BE(0)
-    if (length < 1 || length > AGENT_MAX_LEN - HEADER_LEN) {
-      throw new RelayError(`Pageant's answer claims ${length} bytes, outside 1..${AGENT_MAX_LEN - HEADER_LEN}`, ExitCode.PROTOCOL)
+    try {
+      checkLength(length, COPYDATA_MAX_LEN)
+      return frameOf(memory.read(HEADER_LEN + length), COPYDATA_MAX_LEN)
+    } catch (err) {
+      throw new RelayError(`Pageant's answer is not a message: ${messageOf(err)}`, ExitCode.PROTOCOL)
     }
-    return memory.read(HEADER_LEN + length)
   } finally {
     memory.close()
   }

@@ -26,11 +26,11 @@ t.test('--ssh SOCKET: requests answered by a real ssh-agent, frame by frame', as
   t.notMatch(m.stderr(), /relaykit-test/, 'the log holds no key material')
 })
 
-t.test('--ssh to a missing agent: FAILURE per request, clear message, exit 0', async (t) => {
+t.test('--ssh to a missing agent: FAILURE per request, clear message, exit 3 at the end', async (t) => {
   const m = memoryIo()
   const result = main(['--ssh', '/nonexistent/agent.sock', '--transport', 'pipe'], m.io)
   m.stdin.end(encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES))
-  t.equal(await result, 0)
+  t.equal(await result, 3, 'unavailable: the agent could not be reached')
   t.same([...m.stdout()], [0, 0, 0, 1, 5])
   t.match(m.stderr(), /failed, answering SSH_AGENT_FAILURE: no agent listens on \/nonexistent\/agent.sock: is it running\?/)
 })

@@ -2,10 +2,10 @@ import net from 'node:net'
 import path from 'node:path'
 import t from 'tap'
 import { AgentStreamClient } from '../../../shared/agent/client.js'
-import { AgentMessage, FrameParser, encodeFrame } from '../../../shared/agent/frames.js'
+import { AgentMessage, FrameParser, encodeFrame, makeFrame } from '../../../shared/agent/frames.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
 
-const request = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
+const request = makeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
 const answer = encodeFrame(AgentMessage.SSH_AGENT_SUCCESS)
 
 /** A fake agent; `behave` decides what each connection does with each request. */
@@ -33,7 +33,7 @@ t.test('one connection serves many requests', async (t) => {
   const agent = await fakeAgent(sock, (c) => c.write(answer))
   t.teardown(() => agent.server.close())
   const client = new AgentStreamClient(connect(sock), { timeoutMs: 5000 })
-  for (let i = 0; i < 3; i++) t.same(await client.query(request), answer)
+  for (let i = 0; i < 3; i++) t.same((await client.query(request)).bytes, answer)
   t.equal(agent.count(), 1)
   client.close()
 })
@@ -47,9 +47,9 @@ t.test('a connection the agent dropped since the last answer is replaced, and th
   })
   t.teardown(() => agent.server.close())
   const client = new AgentStreamClient(connect(sock), { timeoutMs: 5000 })
-  t.same(await client.query(request), answer)
+  t.same((await client.query(request)).bytes, answer)
   await new Promise((r) => setTimeout(r, 50))
-  t.same(await client.query(request), answer)
+  t.same((await client.query(request)).bytes, answer)
   t.equal(agent.count(), 2)
   client.close()
 })

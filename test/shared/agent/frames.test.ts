@@ -1,11 +1,14 @@
 import t from 'tap'
 import {
+  AGENT_FAILURE,
   AGENT_FAILURE_FRAME,
   AGENT_MAX_LEN,
   AgentMessage,
   FrameError,
   FrameParser,
+  checkLength,
   encodeFrame,
+  frameOf,
   messageName,
 } from '../../../shared/agent/frames.js'
 
@@ -110,4 +113,16 @@ t.test('a bad length keeps the whole messages that came before it in the same ch
   const err = t.throws(() => p.push(Buffer.concat([sample[0] as Buffer, Buffer.from([0xff, 0, 0, 0])]))) as FrameError
   t.type(err, FrameError)
   t.same(err.complete.map((f) => f.type), [11])
+})
+
+t.test('frameOf and checkLength: the one validator for whole messages and length fields', async (t) => {
+  const f = frameOf(encodeFrame(AgentMessage.SSH_AGENT_SUCCESS))
+  t.same([f.type, f.length], [AgentMessage.SSH_AGENT_SUCCESS, 1])
+  t.throws(() => frameOf(Buffer.from([0, 0, 0, 1])), /too short/)
+  t.throws(() => frameOf(Buffer.from([0, 0, 0, 9, 12])), /claims 9 bytes but carries 1/)
+  t.throws(() => frameOf(Buffer.from([0, 0, 0, 0, 12])), /length 0/)
+  t.throws(() => frameOf(encodeFrame(12, Buffer.alloc(10)), 5), /exceeds the limit of 5 bytes/)
+  t.doesNotThrow(() => checkLength(AGENT_MAX_LEN, AGENT_MAX_LEN))
+  t.throws(() => checkLength(AGENT_MAX_LEN + 1, AGENT_MAX_LEN), FrameError)
+  t.same(AGENT_FAILURE.bytes, AGENT_FAILURE_FRAME)
 })

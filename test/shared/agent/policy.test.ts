@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream'
 import t from 'tap'
-import { AGENT_FAILURE_FRAME, AgentMessage, encodeFrame, FrameParser } from '../../../shared/agent/frames.js'
+import { AGENT_FAILURE_FRAME, AgentMessage, encodeFrame, FrameParser, makeFrame } from '../../../shared/agent/frames.js'
 import { DENY_GROUPS, parsePolicy, withPolicy } from '../../../shared/agent/policy.js'
 import { type AgentQuery } from '../../../shared/agent/relay.js'
 import { FlagError } from '../../../shared/go-flags.js'
@@ -18,7 +18,7 @@ function recordingAgent() {
   const asked: number[] = []
   const query: AgentQuery = (request) => {
     asked.push(request.type)
-    return Promise.resolve(encodeFrame(M.SSH_AGENT_SUCCESS))
+    return Promise.resolve(makeFrame(M.SSH_AGENT_SUCCESS))
   }
   return { asked, query }
 }
@@ -44,10 +44,10 @@ t.test('denied requests are answered FAILURE without reaching the agent; others 
   stderr.on('data', (d: Buffer) => log.push(d.toString()))
   const query = withPolicy(agent.query, parsePolicy({ deny: 'add,remove' }), createLog(stderr, 'test', false))
   for (const type of [...(DENY_GROUPS.add ?? []), ...(DENY_GROUPS.remove ?? [])]) {
-    t.same(await query(frame(type)), AGENT_FAILURE_FRAME, `type ${type} refused`)
+    t.same((await query(frame(type))).bytes, AGENT_FAILURE_FRAME, `type ${type} refused`)
   }
-  t.same(await query(frame(M.SSH_AGENTC_REQUEST_IDENTITIES)), encodeFrame(M.SSH_AGENT_SUCCESS))
-  t.same(await query(frame(M.SSH_AGENTC_SIGN_REQUEST)), encodeFrame(M.SSH_AGENT_SUCCESS))
+  t.same((await query(frame(M.SSH_AGENTC_REQUEST_IDENTITIES))).bytes, encodeFrame(M.SSH_AGENT_SUCCESS))
+  t.same((await query(frame(M.SSH_AGENTC_SIGN_REQUEST))).bytes, encodeFrame(M.SSH_AGENT_SUCCESS))
   t.same(agent.asked, [M.SSH_AGENTC_REQUEST_IDENTITIES, M.SSH_AGENTC_SIGN_REQUEST], 'only the allowed requests reached the agent')
   t.match(log.join(''), /test: refused SSH_AGENTC_ADD_IDENTITY \(-deny\)/)
   t.notMatch(log.join(''), /contents/, 'the log never holds message contents')
@@ -56,8 +56,8 @@ t.test('denied requests are answered FAILURE without reaching the agent; others 
 t.test('-compat answers SSH_AGENTC_EXTENSION locally, and only that', async (t) => {
   const agent = recordingAgent()
   const query = withPolicy(agent.query, parsePolicy({ compat: true }), createLog(new PassThrough(), 'test', true))
-  t.same(await query(frame(M.SSH_AGENTC_EXTENSION)), AGENT_FAILURE_FRAME)
-  t.same(await query(frame(M.SSH_AGENTC_REQUEST_IDENTITIES)), encodeFrame(M.SSH_AGENT_SUCCESS))
+  t.same((await query(frame(M.SSH_AGENTC_EXTENSION))).bytes, AGENT_FAILURE_FRAME)
+  t.same((await query(frame(M.SSH_AGENTC_REQUEST_IDENTITIES))).bytes, encodeFrame(M.SSH_AGENT_SUCCESS))
   t.same(agent.asked, [M.SSH_AGENTC_REQUEST_IDENTITIES])
 })
 

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { AgentMessage, encodeFrame } from '../../../shared/agent/frames.js'
+import { AgentMessage, type AgentFrame, makeFrame } from '../../../shared/agent/frames.js'
 import { ExitCode } from '../../../shared/exit-codes.js'
 import { RelayError } from '../../../shared/relay-error.js'
 import { REQUEST_IDENTITIES, countIdentities, probeAgent } from '../../../shared/doctor/agent-probe.js'
@@ -9,7 +9,7 @@ import { connectSocket } from '../../../shared/channels/connect-socket.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
 
 /** An IDENTITIES_ANSWER holding `n` made-up identities. */
-function identities(n: number): Buffer {
+function identities(n: number): AgentFrame {
   const str = (s: string) => {
     const b = Buffer.alloc(4 + s.length)
     b.writeUInt32BE(s.length)
@@ -19,7 +19,7 @@ function identities(n: number): Buffer {
   const count = Buffer.alloc(4)
   count.writeUInt32BE(n)
   const keys = Array.from({ length: n }, (_, i) => Buffer.concat([str(`blob-${i}`), str(`comment-${i}`)]))
-  return encodeFrame(AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, Buffer.concat([count, ...keys]))
+  return makeFrame(AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, Buffer.concat([count, ...keys]))
 }
 
 function exitCodeOf(fn: () => unknown): number | undefined {
@@ -32,7 +32,7 @@ function exitCodeOf(fn: () => unknown): number | undefined {
 }
 
 t.test('the request is SSH_AGENTC_REQUEST_IDENTITIES', async (t) => {
-  t.same([...REQUEST_IDENTITIES], [0, 0, 0, 1, 11])
+  t.same([...REQUEST_IDENTITIES.bytes], [0, 0, 0, 1, 11])
 })
 
 t.test('countIdentities reads the count of an IDENTITIES_ANSWER', async (t) => {
@@ -42,11 +42,11 @@ t.test('countIdentities reads the count of an IDENTITIES_ANSWER', async (t) => {
 })
 
 t.test('countIdentities refuses failures and nonsense', async (t) => {
-  t.equal(exitCodeOf(() => countIdentities(encodeFrame(AgentMessage.SSH_AGENT_FAILURE))), ExitCode.REFUSED, 'FAILURE')
-  t.equal(exitCodeOf(() => countIdentities(encodeFrame(AgentMessage.SSH_AGENT_SUCCESS))), ExitCode.PROTOCOL, 'another type')
-  t.equal(exitCodeOf(() => countIdentities(encodeFrame(AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, Buffer.from([0, 0])))), ExitCode.PROTOCOL, 'no room for a count')
+  t.equal(exitCodeOf(() => countIdentities(makeFrame(AgentMessage.SSH_AGENT_FAILURE))), ExitCode.REFUSED, 'FAILURE')
+  t.equal(exitCodeOf(() => countIdentities(makeFrame(AgentMessage.SSH_AGENT_SUCCESS))), ExitCode.PROTOCOL, 'another type')
+  t.equal(exitCodeOf(() => countIdentities(makeFrame(AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, Buffer.from([0, 0])))), ExitCode.PROTOCOL, 'no room for a count')
   const lying = identities(1)
-  lying.writeUInt32BE(1000, 5)
+  lying.bytes.writeUInt32BE(1000, 5)
   t.equal(exitCodeOf(() => countIdentities(lying)), ExitCode.PROTOCOL, 'a count the message cannot hold')
 })
 
@@ -64,11 +64,11 @@ t.test('probeAgent asks once and counts the answer', async (t) => {
   const sock = await server(t, (c) =>
     c.on('data', (d: Buffer) => {
       requests.push(d)
-      c.write(identities(2))
+      c.write(identities(2).bytes)
     }),
   )
   t.equal(await probeAgent(() => connectSocket({ path: sock }), 2000), 2)
-  t.same(requests, [REQUEST_IDENTITIES])
+  t.same(requests, [REQUEST_IDENTITIES.bytes])
 })
 
 t.test('probeAgent gives up after the timeout when nothing answers', async (t) => {
