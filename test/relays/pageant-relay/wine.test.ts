@@ -73,7 +73,7 @@ if (lab) {
 
   })
 
-  t.test('Pageant killed mid-session: FAILURE, the session goes on, exit 0', async (t) => {
+  t.test('Pageant killed mid-session: FAILURE, the session goes on, exit 3 at the end', async (t) => {
     for (const transport of ['pipe', 'wmcopydata']) {
       const pageant = await startPageant(lab, [path.join(lab.keysDir, 'id_ed25519.ppk')], { t, ...PAGEANT_WAIT })
       const r = startWineRelay(t, lab, ['pageant-relay', '--transport', transport])
@@ -85,7 +85,7 @@ if (lab) {
       await pageant.stop()
       r.child.stdin?.end(identities)
       const { code, stderr } = await r.done
-      t.equal(code, 0, `${transport}: exit 0`)
+      t.equal(code, 3, `${transport}: exit 3 (the agent became unreachable)`)
       t.same(answers, [AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, AgentMessage.SSH_AGENT_FAILURE], `${transport}: answer, then FAILURE`)
       t.match(stderr, /Pageant is not running|closed the connection/, transport)
       recordFigures('faults', { injected: 1, survived: t.passing() ? 1 : 0 })
@@ -96,7 +96,7 @@ if (lab) {
     const r = startWineRelay(t, lab, ['pageant-relay'])
     r.child.stdin?.end(Buffer.concat([identities, identities]))
     const { code, stdout, stderr } = await r.done
-    t.equal(code, 0)
+    t.equal(code, 3, 'unavailable')
     t.same(stdout, Buffer.concat([AGENT_FAILURE_FRAME, AGENT_FAILURE_FRAME]))
     t.match(stderr, /Pageant is not running: no pipe \\\\\.\\pipe\\pageant\.\S+ and no window of class Pageant/)
   })
