@@ -39,6 +39,30 @@ export function usage(spec: CliSpec): string {
   ].join('\n')
 }
 
+/** A positive number of seconds, or a FlagError naming the flag. */
+export function parseSeconds(value: string | boolean, flag: string): number {
+  const seconds = Number(value)
+  if (typeof value !== 'string' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new FlagError(`-${flag}: "${String(value)}" is not a number of seconds greater than 0`)
+  }
+  return seconds
+}
+
+/** A whole number of at least 1, or a FlagError naming the flag. */
+export function parseCount(value: string | boolean, flag: string): number {
+  if (typeof value !== 'string' || !/^\s*[0-9]+\s*$/.test(value) || Number(value) < 1) {
+    throw new FlagError(`-${flag}: "${String(value)}" is not a whole number of at least 1`)
+  }
+  return Number(value)
+}
+
+/** One of `choices`, or a FlagError naming them. */
+export function parseChoice<T extends string>(value: string | boolean, flag: string, choices: readonly T[]): T {
+  const found = choices.find((c) => c === value)
+  if (found === undefined) throw new FlagError(`-${flag}: "${String(value)}" is not one of ${choices.join(', ')}`)
+  return found
+}
+
 /** Report a flag value that parsed but makes no sense (`-deny nosuch`); returns the usage exit code. */
 export function flagValueError(spec: CliSpec, io: RelayIo, err: unknown): ExitCode {
   if (!(err instanceof FlagError)) throw err

@@ -1,4 +1,4 @@
-import { parseCli, type CliSpec } from '../../shared/cli.js'
+import { type CliSpec, flagValueError, parseCli, parseSeconds } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { VERSION } from '../../shared/version.js'
@@ -67,10 +67,11 @@ export async function runChecks(facts: DoctorFacts, options: CheckOptions): Prom
 export async function main(argv: readonly string[], io: RelayIo, deps: DoctorDeps = {}): Promise<number> {
   const parsed = parseCli(cli, argv, io)
   if (!parsed.ok) return parsed.code
-  const seconds = Number(parsed.flags.timeout ?? 3)
-  if (!(seconds > 0)) {
-    io.stderr.write(`${cli.name}: --timeout wants a number of seconds > 0\n`)
-    return ExitCode.USAGE
+  let seconds: number
+  try {
+    seconds = parseSeconds(parsed.flags.timeout ?? '3', 'timeout')
+  } catch (err) {
+    return flagValueError(cli, io, err)
   }
   const facts = deps.facts ?? hostFacts(io.env)
   const options: CheckOptions = { timeoutMs: seconds * 1000 }

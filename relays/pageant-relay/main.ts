@@ -1,17 +1,14 @@
-import fs from 'node:fs'
-import { parseSeconds } from '../../shared/agent/mode.js'
 import { type AgentPolicy, parsePolicy, policyFlags, withPolicy } from '../../shared/agent/policy.js'
 import { relayAgent } from '../../shared/agent/relay.js'
 import { connectAssuan } from '../../shared/channels/assuan/client.js'
-import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
+import { type CliSpec, flagValueError, parseChoice, parseCli, parseSeconds } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
-import { createLog, type Log } from '../../shared/log.js'
+import { createLog, type Log, openLogFile } from '../../shared/log.js'
 import { pump } from '../../shared/pump.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
-import { syncWriter } from '../../shared/stdio.js'
 import { gpgSocketPath } from '../../shared/channels/assuan/gpg-socket.js'
-import { PageantTransport, type TransportMode } from '../../shared/channels/pageant/transport.js'
+import { PageantTransport, TRANSPORT_MODES, type TransportMode } from '../../shared/channels/pageant/transport.js'
 
 export const cli: CliSpec = {
   name: 'pageant-relay',
@@ -50,23 +47,20 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const verbose = flags.v === true
   let policy: AgentPolicy
   let timeoutSeconds: number
+  let mode: TransportMode
   try {
     policy = parsePolicy(flags)
     timeoutSeconds = parseSeconds(flags.timeout ?? '60', 'timeout')
+    mode = parseChoice(flags.transport ?? 'auto', 'transport', TRANSPORT_MODES)
   } catch (err) {
     return flagValueError(cli, io, err)
   }
   let log: Log
   try {
-    log = createLog(flags.logfile ? logFile(flags.logfile as string) : io.stderr, cli.name, verbose)
+    log = createLog(flags.logfile ? openLogFile(flags.logfile as string) : io.stderr, cli.name, verbose)
   } catch (err) {
-    io.stderr.write(`${cli.name}: cannot open the log file: ${messageOf(err)}\n`)
-    return ExitCode.USAGE
-  }
-  const mode = (flags.transport ?? 'auto') as TransportMode
-  if (!['auto', 'pipe', 'wmcopydata'].includes(mode)) {
-    log.error(`bad --transport "${mode}": use auto, pipe or wmcopydata`)
-    return ExitCode.USAGE
+    io.stderr.write(`${cli.name}: ${messageOf(err)}\n`)
+    return err instanceof RelayError ? err.exitCode : ExitCode.ERROR
   }
 
   if (flags.gpg) return relayGpg(flags.gpg as string, flags.gpgConfigBasepath as string | undefined, io, log)
@@ -97,10 +91,6 @@ async function relayGpg(name: string, basepath: string | undefined, io: RelayIo,
     log.error(e.message)
     return e.exitCode
   }
-}
-
-function logFile(path: string) {
-  return syncWriter(fs.openSync(path, 'a', 0o600))
 }
 
 export const pageantRelay: RelayDefinition = {

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import { type CliSpec, flagValueError, parseCli } from '../../shared/cli.js'
+import { type CliSpec, flagValueError, parseCli, parseCount } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { FlagError } from '../../shared/go-flags.js'
 import { type Log, createLog, openLogFile } from '../../shared/log.js'
@@ -73,7 +73,7 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
   const address = parsed.args[0] as string
   let max: number
   try {
-    max = parseMaxConnections(flags['max-connections'])
+    max = parseCount(flags['max-connections'] ?? '64', 'max-connections')
     if (command.length === 0) {
       throw new FlagError(`no command to run per connection: put it after --, e.g. relay-listen ${address} -- uds-relay /path/to/agent.sock`)
     }
@@ -117,15 +117,6 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
   } catch (err) {
     return fail(log, err)
   }
-}
-
-function parseMaxConnections(value: string | boolean | undefined): number {
-  if (value === undefined) return 64
-  const n = Number(value)
-  if (typeof value !== 'string' || !/^[0-9]+$/.test(value.trim()) || n < 1) {
-    throw new FlagError(`-max-connections: "${String(value)}" is not a whole number of at least 1`)
-  }
-  return n
 }
 
 /** Resolves at the first SIGTERM, SIGINT or SIGHUP. */

@@ -3,7 +3,8 @@ import { AgentStreamClient } from './client.js'
 import { type AgentPolicy, parsePolicy, policyActive, policyFlags, withPolicy } from './policy.js'
 import { relayAgent } from './relay.js'
 import type { ExitCode } from '../exit-codes.js'
-import { FlagError, type FlagSpec } from '../go-flags.js'
+import { parseSeconds } from '../cli.js'
+import type { FlagSpec } from '../go-flags.js'
 import type { Log } from '../log.js'
 
 /**
@@ -49,15 +50,6 @@ export function parseAgentMode(flags: Readonly<Record<string, boolean | string |
     policy,
     requestTimeoutMs: timeout === undefined ? undefined : parseSeconds(timeout, 'request-timeout') * 1000,
   }
-}
-
-/** A positive number of seconds, or FlagError naming the flag. */
-export function parseSeconds(value: string | boolean, flag: string): number {
-  const seconds = Number(value)
-  if (typeof value !== 'string' || !Number.isFinite(seconds) || seconds <= 0) {
-    throw new FlagError(`-${flag}: "${String(value)}" is not a number of seconds greater than 0`)
-  }
-  return seconds
 }
 
 /**

@@ -8,7 +8,8 @@ import { discoverPageantPipeName } from './pipe-name.js'
 import { pageantWindow, queryByCopyData } from './wm-copydata.js'
 
 /** Which of Pageant's two doors to use. */
-export type TransportMode = 'auto' | 'pipe' | 'wmcopydata'
+export const TRANSPORT_MODES = ['auto', 'pipe', 'wmcopydata'] as const
+export type TransportMode = (typeof TRANSPORT_MODES)[number]
 
 export interface PageantTransportOptions {
   mode: TransportMode
