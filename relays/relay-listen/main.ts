@@ -119,9 +119,9 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
   }
 }
 
-/** Resolves at the first SIGTERM, SIGINT or SIGHUP. */
+/** Resolves at the first SIGTERM, SIGINT or SIGHUP (on Windows: Ctrl+C, Ctrl+Break, the console closing). */
 function untilSignal(log: Log): Promise<void> {
-  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', ...(process.platform === 'win32' ? (['SIGBREAK'] as const) : [])]
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       log.debug(`${signal}: closing`)
