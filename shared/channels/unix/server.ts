@@ -54,7 +54,11 @@ export async function listenUnix(socketPath: string, onConnection: (socket: net.
       }
       if (await isLive(socketPath)) return alreadyServed(ownerOf(existing))
       log.debug(`removing stale socket ${socketPath}`)
-      fs.rmSync(socketPath, { force: true })
+      try {
+        fs.rmSync(socketPath, { force: true })
+      } catch (err) {
+        throw new RelayError(`cannot listen on ${socketPath}: cannot remove the stale socket there (${describeCode(err)})`, ExitCode.ERROR)
+      }
     }
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, onConnection)
     try {
@@ -88,8 +92,7 @@ function bindPrivately(server: net.Server, socketPath: string): Promise<void> {
         fs.chmodSync(socketPath, 0o600)
         resolve()
       } catch (err) {
-        fs.rmSync(socketPath, { force: true })
-        reject(err)
+        reject(err) // the caller's server.close() unlinks the socket
       }
     })
   })
