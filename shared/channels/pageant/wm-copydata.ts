@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { AGENT_MAX_LEN, HEADER_LEN } from '../../agent/frames.js'
 import { ExitCode } from '../../exit-codes.js'
 import { RelayError } from '../../relay-error.js'
+import { WIN32 } from '../../win32/errors.js'
 
 /**
  * Pageant's original channel (PuTTY ≤ 0.74 clients, WinSCP, FileZilla,
@@ -54,11 +55,10 @@ export async function queryByCopyData(request: Buffer, timeoutMs: number): Promi
     memory.write(request)
     const sent = await sendCopyData(hwnd, AGENT_COPYDATA_ID, memory.name, timeoutMs)
     if (!sent.delivered) {
+      const timedOut = sent.error === WIN32.TIMEOUT
       throw new RelayError(
-        sent.error === 1460
-          ? `Pageant did not answer within ${timeoutMs} ms`
-          : `WM_COPYDATA to Pageant failed (error ${sent.error})`,
-        sent.error === 1460 ? ExitCode.TIMEOUT : ExitCode.ERROR,
+        timedOut ? `Pageant did not answer within ${timeoutMs} ms` : `WM_COPYDATA to Pageant failed (error ${sent.error})`,
+        timedOut ? ExitCode.TIMEOUT : ExitCode.ERROR,
       )
     }
     if (sent.result === 0 || sent.result === 0n) {

@@ -35,7 +35,7 @@ t.teardown(() => {
 
 /** The compiled module the fixtures import; stale output would test old code. */
 function checkCompiled(): void {
-  for (const name of ['pipe-server', 'security', 'completion-port']) {
+  for (const name of ['pipe-server', 'security', 'completion-port', 'kernel32', 'errors']) {
     const src = path.join(root, 'shared', 'win32', `${name}.ts`)
     const out = path.join(root, 'lib', 'shared', 'win32', `${name}.js`)
     if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
