@@ -2,7 +2,7 @@ import { Duplex } from 'node:stream'
 import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
 import { nodeErrorCode, PIPE_GONE, WIN32 } from './errors.js'
 import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, lastError, LPTR, pipeLocalInformation } from './kernel32.js'
-import { currentUserSid, handleSecuritySddl, parseSddl, userOnlySecurityAttributes } from './security.js'
+import { userOnlySecurityAttributes } from './security.js'
 
 /**
  * kernel32 named-pipe server: a listener on `\\.\pipe\<name>` that hands
@@ -60,7 +60,6 @@ const PIPE_READMODE_BYTE = 0x00000000
 const PIPE_WAIT = 0x00000000
 const PIPE_REJECT_REMOTE_CLIENTS = 0x00000008
 const PIPE_UNLIMITED_INSTANCES = 255
-const FILE_PIPE_REJECT_REMOTE_CLIENTS = 0x2
 
 /** The open mode every instance but the first is created with. */
 export const PIPE_OPEN_MODE = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED
@@ -443,7 +442,7 @@ class Listener implements PipeServer {
     return this.#closed
   }
 
-  /** A handle of one of our instances, for describePipeSecurity. */
+  /** A handle of one of the free instances, if any. */
   someHandle(): number | undefined {
     for (const inst of this.#free) if (!inst.closing) return inst.handle
     return undefined
@@ -465,77 +464,12 @@ export async function listenNamedPipe(name: string, onConnection: (conn: Duplex)
   return listener
 }
 
-/** What the system says about one of a listener's pipe instances. */
-export interface PipeSecurityReport {
-  /** Owner, group and DACL as stored, in SDDL. */
-  sddl: string
-  /** Owner SID from {@link sddl}. */
-  owner: string | undefined
-  /** DACL flags from {@link sddl} ("P": protected from inheritance). */
-  daclFlags: string
-  /** The DACL's ACEs from {@link sddl}, e.g. `A;;FA;;;S-1-5-21-...`. */
-  aces: string[]
-  /** The current process token's user SID. */
-  userSid: string
-  /** GetNamedPipeInfo flags: PIPE_SERVER_END (1), PIPE_TYPE_MESSAGE (4). */
-  flags: number
-  /** GetNamedPipeInfo buffer sizes and instance limit, as the system reports them. */
-  outBufferSize: number
-  inBufferSize: number
-  maxInstances: number
-  /** Instances of the pipe that exist now (free ones and connections). */
-  currentInstances: number
-  /**
-   * FILE_PIPE_LOCAL_INFORMATION.NamedPipeType. Bit 1
-   * (FILE_PIPE_REJECT_REMOTE_CLIENTS) is how PIPE_REJECT_REMOTE_CLIENTS is
-   * passed to NtCreateNamedPipeFile; GetNamedPipeInfo does not report the
-   * flag, and whether Windows reports it back here is not verified. Wine
-   * drops the flag in CreateNamedPipeW, so under Wine it is always clear.
-   */
-  namedPipeType: number
-  /** Whether {@link namedPipeType} has FILE_PIPE_REJECT_REMOTE_CLIENTS. */
-  rejectsRemoteClients: boolean
-  /** The open mode (of the first instance) and pipe mode we passed to CreateNamedPipeW: what we asked for, not read back. */
-  requestedOpenMode: number
-  requestedPipeMode: number
-}
-
 /**
- * Read back the security descriptor and pipe settings of one of `server`'s
- * free instances (GetSecurityInfo, GetNamedPipeInfo, NtQueryInformationFile),
- * so tests can check they are what was intended. The server must be
- * listening.
+ * The handle of one of `server`'s free instances, to read back what the
+ * system stored for the pipe (its security descriptor, GetNamedPipeInfo);
+ * undefined once it has stopped listening.
  */
-export async function describePipeSecurity(server: PipeServer): Promise<PipeSecurityReport> {
+export function freeInstanceHandle(server: PipeServer): number | undefined {
   if (!(server instanceof Listener)) throw new TypeError('not a server from listenNamedPipe')
-  const w = await kernel32()
-  const userSid = await currentUserSid()
-  const handle = server.someHandle()
-  if (handle === undefined) throw new Error(`${server.name} is not listening`)
-  const sddl = await handleSecuritySddl(handle)
-  const flags = [0]
-  const outSize = [0]
-  const inSize = [0]
-  const maxInstances = [0]
-  if (!w.GetNamedPipeInfo(handle, flags, outSize, inSize, maxInstances)) {
-    throw lastError(w, 'GetNamedPipeInfo')
-  }
-  const { namedPipeType, currentInstances } = pipeLocalInformation(w, handle)
-  const parsed = parseSddl(sddl)
-  return {
-    sddl,
-    owner: parsed.owner,
-    daclFlags: parsed.daclFlags,
-    aces: parsed.aces,
-    userSid,
-    flags: flags[0] ?? 0,
-    outBufferSize: outSize[0] ?? 0,
-    inBufferSize: inSize[0] ?? 0,
-    maxInstances: maxInstances[0] ?? 0,
-    currentInstances,
-    namedPipeType,
-    rejectsRemoteClients: (namedPipeType & FILE_PIPE_REJECT_REMOTE_CLIENTS) !== 0,
-    requestedOpenMode: FIRST_PIPE_OPEN_MODE,
-    requestedPipeMode: PIPE_MODE,
-  }
+  return server.someHandle()
 }
