@@ -155,7 +155,7 @@ export function watchPeakRss(pid: number): () => number {
   }
 }
 
-/** An environment without what skews start-up times (see BUILD.md) or leaks tap's loaders. */
+/** An environment without what skews start-up times (docs/building.md) or leaks tap's loaders. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = { ...process.env, ...extra }
   delete env.NODE_EXTRA_CA_CERTS

@@ -1,12 +1,13 @@
 import fs from 'node:fs/promises'
 import type { AfUnixHost, SocketFiles } from '../channels/af-unix/af-unix.js'
-import { getFileAttributes } from './file-attributes.js'
+import { FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, getFileAttributes } from './file-attributes.js'
 import { restrictFileToUser } from './security.js'
 import { winsock } from './winsock.js'
 
 /**
  * What af-unix.ts needs on Windows: Winsock's AF_UNIX sockets
- * (winsock.ts) and the socket files.
+ * (winsock.ts) and the socket files (what is at a path, removing one, and
+ * making one private to the user with security.ts).
  *
  * An AF_UNIX socket file is a reparse point (tag IO_REPARSE_TAG_AF_UNIX);
  * libuv's stat follows reparse points and fails on it, so its kind comes
@@ -14,9 +15,6 @@ import { winsock } from './winsock.js'
  * as a socket (a symlink to a file would too; the liveness probe then
  * decides). DeleteFile (fs.unlink) removes the file without following it.
  */
-
-const FILE_ATTRIBUTE_DIRECTORY = 0x10
-const FILE_ATTRIBUTE_REPARSE_POINT = 0x400
 
 const files: SocketFiles = {
   async kind(path) {

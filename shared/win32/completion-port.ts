@@ -1,4 +1,5 @@
-import { koffi } from './koffi.js'
+import { WIN32 } from './errors.js'
+import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, LPTR, lastError } from './kernel32.js'
 
 /**
  * kernel32 I/O completion ports: how overlapped Win32 I/O reaches the event
@@ -41,9 +42,6 @@ import { koffi } from './koffi.js'
  */
 
 const INFINITE = 0xffffffff
-const LPTR = 0x0040
-const ERROR_IO_PENDING = 997
-const ERROR_GEN_FAILURE = 31
 /** Completion key of our own wake-up packets; handles are associated with key 0. */
 const WAKE_KEY = 1
 /** Completions taken per wait. */
@@ -51,6 +49,8 @@ const BATCH = 64
 /** sizeof(OVERLAPPED_ENTRY) on 64-bit: lpCompletionKey, lpOverlapped, Internal (8 each), dwNumberOfBytesTransferred (4), padding. */
 const ENTRY_SIZE = 32
 const ENTRY_OVERLAPPED = 8
+/** The ULONG GetQueuedCompletionStatusEx writes the number of entries it filled into. */
+const COUNT_SIZE = 4
 
 /** sizeof(OVERLAPPED) on 64-bit Windows. */
 export const OVERLAPPED_SIZE = 32
@@ -63,36 +63,9 @@ interface Pending {
   done: Completion
 }
 
-let api: ReturnType<typeof bind> | undefined
-
-async function bind() {
-  const ffi = await koffi()
-  if (ffi.sizeof('void *') !== 8) throw new Error('relaykit: overlapped I/O needs 64-bit Windows')
-  const kernel32 = ffi.load('kernel32.dll')
-  const ntdll = ffi.load('ntdll.dll')
-  return {
-    ffi,
-    CreateIoCompletionPort: kernel32.func(
-      'intptr_t __stdcall CreateIoCompletionPort(intptr_t FileHandle, intptr_t ExistingCompletionPort, uintptr_t CompletionKey, uint32_t NumberOfConcurrentThreads)',
-    ),
-    GetQueuedCompletionStatusEx: kernel32.func(
-      'int __stdcall GetQueuedCompletionStatusEx(intptr_t CompletionPort, uintptr_t lpCompletionPortEntries, uint32_t ulCount, uintptr_t ulNumEntriesRemoved, uint32_t dwMilliseconds, int fAlertable)',
-    ),
-    PostQueuedCompletionStatus: kernel32.func(
-      'int __stdcall PostQueuedCompletionStatus(intptr_t CompletionPort, uint32_t dwNumberOfBytesTransferred, uintptr_t dwCompletionKey, uintptr_t lpOverlapped)',
-    ),
-    GetOverlappedResult: kernel32.func(
-      'int __stdcall GetOverlappedResult(intptr_t hFile, uintptr_t lpOverlapped, _Out_ uint32_t *lpNumberOfBytesTransferred, int bWait)',
-    ),
-    LocalAlloc: kernel32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
-    RtlZeroMemory: ntdll.func('void __stdcall RtlZeroMemory(uintptr_t Destination, size_t Length)'),
-    GetLastError: kernel32.func('uint32_t __stdcall GetLastError()'),
-  }
-}
-
 /** The process's completion port: associate overlapped handles, then start operations on them. */
 export class CompletionPort {
-  readonly #w: Awaited<ReturnType<typeof bind>>
+  readonly #w: Kernel32
   readonly #port: number
   /** OVERLAPPED_ENTRY[BATCH] and the count, written by the waiting thread: LocalAlloc'ed, never freed. */
   readonly #entries: unknown
@@ -102,7 +75,7 @@ export class CompletionPort {
   #waiting = false
   #woken = false
 
-  constructor(w: Awaited<ReturnType<typeof bind>>, port: number, entries: unknown, removed: unknown) {
+  constructor(w: Kernel32, port: number, entries: unknown, removed: unknown) {
     this.#w = w
     this.#port = port
     this.#entries = entries
@@ -113,7 +86,7 @@ export class CompletionPort {
   /** Route the completions of `handle` (opened with FILE_FLAG_OVERLAPPED) here; throws the Win32 error. */
   associate(handle: number): void {
     if (this.#w.CreateIoCompletionPort(handle, this.#port, 0, 0) === 0) {
-      throw new Error(`CreateIoCompletionPort failed (error ${this.#w.GetLastError()})`)
+      throw lastError(this.#w, 'CreateIoCompletionPort')
     }
   }
 
@@ -129,7 +102,7 @@ export class CompletionPort {
     this.#pending.set(overlapped, { handle, done })
     if (!call(overlapped)) {
       const error = this.#w.GetLastError() as number
-      if (error !== ERROR_IO_PENDING) {
+      if (error !== WIN32.IO_PENDING) {
         this.#pending.delete(overlapped)
         process.nextTick(done, error, 0)
         if (this.#pending.size === 0 && this.#holds === 0) this.#wake()
@@ -173,7 +146,7 @@ export class CompletionPort {
         // Only possible if the port itself broke: nothing will complete any more.
         const all = [...this.#pending.values()]
         this.#pending.clear()
-        for (const p of all) deliver(p.done, ERROR_GEN_FAILURE, 0)
+        for (const p of all) deliver(p.done, WIN32.GEN_FAILURE, 0)
         return
       }
       // Take the whole batch out of the entries first: a callback that starts
@@ -227,13 +200,12 @@ export function completionPort(): Promise<CompletionPort> {
 }
 
 async function create(): Promise<CompletionPort> {
-  api ??= bind()
-  const w = await api
-  const INVALID_HANDLE_VALUE = -1
+  const w = await kernel32()
+  if (w.ffi.sizeof('void *') !== 8) throw new Error('relaykit: overlapped I/O needs 64-bit Windows')
   const port = w.CreateIoCompletionPort(INVALID_HANDLE_VALUE, 0, 0, 0) as number
-  if (port === 0) throw new Error(`CreateIoCompletionPort failed (error ${w.GetLastError()})`)
+  if (port === 0) throw lastError(w, 'CreateIoCompletionPort')
   const entries: unknown = w.LocalAlloc(LPTR, BATCH * ENTRY_SIZE)
-  const removed: unknown = w.LocalAlloc(LPTR, 4)
-  if (!entries || !removed) throw new Error(`LocalAlloc failed (error ${w.GetLastError()})`)
+  const removed: unknown = w.LocalAlloc(LPTR, COUNT_SIZE)
+  if (!entries || !removed) throw lastError(w, 'LocalAlloc')
   return new CompletionPort(w, port, entries, removed)
 }

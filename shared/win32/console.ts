@@ -1,3 +1,4 @@
+import { kernel32 } from './kernel32.js'
 import { koffi } from './koffi.js'
 
 /**
@@ -9,12 +10,9 @@ const SW_HIDE = 0
 
 /** Hide this process's console window; resolves to why it could not, or undefined. */
 export async function hideConsoleWindow(): Promise<string | undefined> {
-  const k = await koffi()
-  const kernel32 = k.load('kernel32.dll')
-  const user32 = k.load('user32.dll')
-  const GetConsoleWindow = kernel32.func('void * __stdcall GetConsoleWindow()')
-  const ShowWindow = user32.func('int __stdcall ShowWindow(void *hWnd, int nCmdShow)')
-  const hwnd: unknown = GetConsoleWindow()
+  const [ffi, k] = await Promise.all([koffi(), kernel32()])
+  const ShowWindow = ffi.load('user32.dll').func('int __stdcall ShowWindow(void *hWnd, int nCmdShow)')
+  const hwnd: unknown = k.GetConsoleWindow()
   if (!hwnd) return 'no console window is attached'
   ShowWindow(hwnd, SW_HIDE)
   return undefined

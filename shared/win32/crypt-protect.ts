@@ -1,9 +1,13 @@
 import { koffi } from './koffi.js'
 
 /**
- * dpapi CryptProtectMemory, used by PuTTY to derive Pageant's pipe name from
- * a per-boot secret, so other sessions on the machine cannot guess it.
- * (Wine's implementation leaves the data unchanged; Windows encrypts it.)
+ * crypt32 CryptProtectMemory (dpapi.h). PuTTY passes a fixed string through
+ * it to make Pageant's pipe name, so that the name, which every user can
+ * see in the machine's one pipe namespace, does not say what it is. With
+ * CRYPTPROTECTMEMORY_CROSS_PROCESS every process on the machine gets the
+ * same result until the next boot, when the key changes: the name has to be
+ * computed at run time. Wine's implementation leaves the data unchanged;
+ * Windows encrypts it.
  */
 
 const CRYPTPROTECTMEMORY_BLOCK_SIZE = 16

@@ -1,7 +1,8 @@
 import { Duplex } from 'node:stream'
-import { koffi } from './koffi.js'
 import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
-import { currentUserSid, handleSecuritySddl, parseSddl, userOnlySecurityAttributes } from './security.js'
+import { nodeErrorCode, PIPE_GONE, WIN32 } from './errors.js'
+import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, lastError, LPTR, pipeLocalInformation } from './kernel32.js'
+import { userOnlySecurityAttributes } from './security.js'
 
 /**
  * kernel32 named-pipe server: a listener on `\\.\pipe\<name>` that hands
@@ -59,31 +60,13 @@ const PIPE_READMODE_BYTE = 0x00000000
 const PIPE_WAIT = 0x00000000
 const PIPE_REJECT_REMOTE_CLIENTS = 0x00000008
 const PIPE_UNLIMITED_INSTANCES = 255
-const INVALID_HANDLE_VALUE = -1
-const LPTR = 0x0040
-const FILE_PIPE_LOCAL_INFORMATION_CLASS = 24
-const FILE_PIPE_REJECT_REMOTE_CLIENTS = 0x2
 
-/** The open mode every instance is created with (plus FILE_FLAG_FIRST_PIPE_INSTANCE for the first). */
+/** The open mode every instance but the first is created with. */
 export const PIPE_OPEN_MODE = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED
+/** The open mode of the first instance, which claims the name. */
+export const FIRST_PIPE_OPEN_MODE = PIPE_OPEN_MODE | FILE_FLAG_FIRST_PIPE_INSTANCE
 /** The pipe mode every instance is created with. */
 export const PIPE_MODE = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS
-
-const ERROR_ACCESS_DENIED = 5
-const ERROR_PATH_NOT_FOUND = 3
-const ERROR_INVALID_NAME = 123
-const ERROR_BAD_PATHNAME = 161
-const ERROR_FILENAME_EXCED_RANGE = 206
-const ERROR_ALREADY_EXISTS = 183
-const ERROR_BROKEN_PIPE = 109
-const ERROR_PIPE_BUSY = 231
-const ERROR_NO_DATA = 232
-const ERROR_PIPE_NOT_CONNECTED = 233
-const ERROR_PIPE_CONNECTED = 535
-const ERROR_OPERATION_ABORTED = 995
-
-/** The other end is gone: EOF when reading, EPIPE when writing. */
-const GONE = new Set([ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED])
 
 /** Each instance's buffers (one read, one write) and its pipe quotas. */
 const BUFFER_SIZE = 64 * 1024
@@ -96,44 +79,6 @@ const READ_BUFFER = 3 * OVERLAPPED_SIZE
 const WRITE_BUFFER = READ_BUFFER + BUFFER_SIZE
 const BLOCK_SIZE = WRITE_BUFFER + BUFFER_SIZE
 
-let api: ReturnType<typeof bind> | undefined
-
-async function bind() {
-  const ffi = await koffi()
-  const kernel32 = ffi.load('kernel32.dll')
-  const ntdll = ffi.load('ntdll.dll')
-  return {
-    ffi,
-    CreateNamedPipeW: kernel32.func(
-      'intptr_t __stdcall CreateNamedPipeW(const char16_t *lpName, uint32_t dwOpenMode, uint32_t dwPipeMode, uint32_t nMaxInstances, uint32_t nOutBufferSize, uint32_t nInBufferSize, uint32_t nDefaultTimeOut, void *lpSecurityAttributes)',
-    ),
-    ConnectNamedPipe: kernel32.func('int __stdcall ConnectNamedPipe(intptr_t hNamedPipe, uintptr_t lpOverlapped)'),
-    DisconnectNamedPipe: kernel32.func('int __stdcall DisconnectNamedPipe(intptr_t hNamedPipe)'),
-    ReadFile: kernel32.func(
-      'int __stdcall ReadFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToRead, uintptr_t lpNumberOfBytesRead, uintptr_t lpOverlapped)',
-    ),
-    WriteFile: kernel32.func(
-      'int __stdcall WriteFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToWrite, uintptr_t lpNumberOfBytesWritten, uintptr_t lpOverlapped)',
-    ),
-    CancelIoEx: kernel32.func('int __stdcall CancelIoEx(intptr_t hFile, uintptr_t lpOverlapped)'),
-    CloseHandle: kernel32.func('int __stdcall CloseHandle(intptr_t hObject)'),
-    GetNamedPipeInfo: kernel32.func(
-      'int __stdcall GetNamedPipeInfo(intptr_t hNamedPipe, _Out_ uint32_t *lpFlags, _Out_ uint32_t *lpOutBufferSize, _Out_ uint32_t *lpInBufferSize, _Out_ uint32_t *lpMaxInstances)',
-    ),
-    NtQueryInformationFile: ntdll.func(
-      'uint32_t __stdcall NtQueryInformationFile(intptr_t FileHandle, void *IoStatusBlock, void *FileInformation, uint32_t Length, int FileInformationClass)',
-    ),
-    LocalAlloc: kernel32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
-    LocalFree: kernel32.func('void * __stdcall LocalFree(void *hMem)'),
-    CopyIn: ntdll.func('void __stdcall RtlMoveMemory(uintptr_t Destination, const void *Source, size_t Length)'),
-    CopyOut: ntdll.func('void __stdcall RtlMoveMemory(void *Destination, uintptr_t Source, size_t Length)'),
-    SetLastError: kernel32.func('void __stdcall SetLastError(uint32_t dwErrCode)'),
-    GetLastError: kernel32.func('uint32_t __stdcall GetLastError()'),
-  }
-}
-
-type Api = Awaited<ReturnType<typeof bind>>
-
 /** An error from a pipe operation: `code` as Node would name it, `winError` as Windows did. */
 export interface PipeError extends Error {
   code: string
@@ -142,11 +87,7 @@ export interface PipeError extends Error {
 }
 
 function pipeError(syscall: string, winError: number, message?: string): PipeError {
-  const code =
-    GONE.has(winError) ? 'EPIPE'
-    : winError === ERROR_OPERATION_ABORTED ? 'ECANCELED'
-    : winError === ERROR_ACCESS_DENIED ? 'EACCES'
-    : 'EIO'
+  const code = nodeErrorCode(winError)
   const e = new Error(message ?? `${syscall} failed (Windows error ${winError})`) as PipeError
   e.code = code
   e.winError = winError
@@ -166,21 +107,12 @@ export function normalizePipeName(name: string): string {
   return full
 }
 
-/** The parts of FILE_PIPE_LOCAL_INFORMATION (ten ULONGs) we use. */
-function pipeLocalInformation(w: Api, handle: number): { namedPipeType: number; currentInstances: number } {
-  const iosb = Buffer.alloc(16)
-  const info = Buffer.alloc(40)
-  const status = w.NtQueryInformationFile(handle, iosb, info, info.length, FILE_PIPE_LOCAL_INFORMATION_CLASS) as number
-  if (status !== 0) throw new Error(`NtQueryInformationFile(FilePipeLocalInformation) failed (NTSTATUS 0x${status.toString(16)})`)
-  return { namedPipeType: info.readUInt32LE(0), currentInstances: info.readUInt32LE(12) }
-}
-
 /**
  * One pipe instance: its handle and the memory its operations use. The
  * memory is freed and the handle closed only once nothing is pending.
  */
 class Instance {
-  readonly #w: Api
+  readonly #w: Kernel32
   readonly #port: CompletionPort
   readonly handle: number
   /** The LocalAlloc'ed block (koffi pointer) and its address, for pointer arithmetic. */
@@ -190,7 +122,7 @@ class Instance {
   #closing: Promise<void> | undefined
   #idle: (() => void) | undefined
 
-  constructor(w: Api, port: CompletionPort, handle: number, memory: unknown) {
+  constructor(w: Kernel32, port: CompletionPort, handle: number, memory: unknown) {
     this.#w = w
     this.#port = port
     this.handle = handle
@@ -301,7 +233,7 @@ class PipeConnection extends Duplex {
         return
       }
       if (this.#inst.closing) return // our own cancel
-      if (GONE.has(error)) this.push(null)
+      if (PIPE_GONE.has(error)) this.push(null)
       else this.destroy(pipeError('ReadFile', error))
     })
   }
@@ -312,14 +244,14 @@ class PipeConnection extends Duplex {
 
   #writeAll(bytes: Buffer, callback: (error?: Error | null) => void): void {
     if (bytes.length === 0) return callback() // nothing to send; an empty WriteFile would wake the client with 0 bytes
-    if (this.#inst.closing) return callback(pipeError('WriteFile', ERROR_OPERATION_ABORTED, 'pipe connection closed'))
+    if (this.#inst.closing) return callback(pipeError('WriteFile', WIN32.OPERATION_ABORTED, 'pipe connection closed'))
     this.#inst.write(bytes, (error, written) => {
       if (error) {
         return callback(
-          GONE.has(error) ? pipeError('WriteFile', error, 'the pipe client has disconnected') : pipeError('WriteFile', error),
+          PIPE_GONE.has(error) ? pipeError('WriteFile', error, 'the pipe client has disconnected') : pipeError('WriteFile', error),
         )
       }
-      if (written === 0) return callback(pipeError('WriteFile', ERROR_NO_DATA, 'WriteFile wrote nothing'))
+      if (written === 0) return callback(pipeError('WriteFile', WIN32.NO_DATA, 'WriteFile wrote nothing'))
       this.#writeAll(bytes.subarray(written), callback)
     })
   }
@@ -375,7 +307,7 @@ export interface PipeServer {
 
 class Listener implements PipeServer {
   readonly name: string
-  readonly #w: Api
+  readonly #w: Kernel32
   readonly #port: CompletionPort
   readonly #attributes: unknown
   readonly #onConnection: (conn: Duplex) => void
@@ -387,7 +319,7 @@ class Listener implements PipeServer {
   #closed: Promise<void> | undefined
   #resolveClosed: (() => void) | undefined
 
-  constructor(w: Api, port: CompletionPort, name: string, attributes: unknown, onConnection: (conn: Duplex) => void, options: ListenOptions) {
+  constructor(w: Kernel32, port: CompletionPort, name: string, attributes: unknown, onConnection: (conn: Duplex) => void, options: ListenOptions) {
     this.#w = w
     this.#port = port
     this.name = name
@@ -415,22 +347,22 @@ class Listener implements PipeServer {
     const w = this.#w
     // Windows leaves the last error alone on success; Wine sets it (ERROR_ALREADY_EXISTS).
     w.SetLastError(0)
-    const openMode = PIPE_OPEN_MODE | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0)
+    const openMode = first ? FIRST_PIPE_OPEN_MODE : PIPE_OPEN_MODE
     const handle = w.CreateNamedPipeW(this.name, openMode, PIPE_MODE, PIPE_UNLIMITED_INSTANCES, BUFFER_SIZE, BUFFER_SIZE, 0, this.#attributes) as number
     const error = w.GetLastError() as number
     if (handle === INVALID_HANDLE_VALUE) throw this.#createError(first, error)
     // Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE: an existing pipe just got
     // one more instance, ours. Newer Wine says so with ERROR_ALREADY_EXISTS;
     // Wine 8.0 does not, but counts the instances.
-    if (first && (error === ERROR_ALREADY_EXISTS || pipeLocalInformation(w, handle).currentInstances > 1)) {
+    if (first && (error === WIN32.ALREADY_EXISTS || pipeLocalInformation(w, handle).currentInstances > 1)) {
       w.CloseHandle(handle)
-      throw this.#createError(first, ERROR_ALREADY_EXISTS)
+      throw this.#createError(first, WIN32.ALREADY_EXISTS)
     }
     let memory: unknown
     try {
       this.#port.associate(handle)
       memory = w.LocalAlloc(LPTR, BLOCK_SIZE)
-      if (!memory) throw new Error(`LocalAlloc failed (error ${w.GetLastError()})`)
+      if (!memory) throw lastError(w, 'LocalAlloc')
     } catch (e) {
       w.CloseHandle(handle)
       throw e
@@ -439,12 +371,12 @@ class Listener implements PipeServer {
   }
 
   #createError(first: boolean, error: number): PipeError {
-    if (first && (error === ERROR_ACCESS_DENIED || error === ERROR_PIPE_BUSY || error === ERROR_ALREADY_EXISTS)) {
+    if (first && (error === WIN32.ACCESS_DENIED || error === WIN32.PIPE_BUSY || error === WIN32.ALREADY_EXISTS)) {
       const e = pipeError('CreateNamedPipe', error, `${this.name} is already in use: another listener owns it (Windows error ${error})`)
       e.code = 'EADDRINUSE'
       return e
     }
-    if ([ERROR_PATH_NOT_FOUND, ERROR_INVALID_NAME, ERROR_BAD_PATHNAME, ERROR_FILENAME_EXCED_RANGE].includes(error)) {
+    if (([WIN32.PATH_NOT_FOUND, WIN32.INVALID_NAME, WIN32.BAD_PATHNAME, WIN32.FILENAME_EXCED_RANGE] as number[]).includes(error)) {
       const e = pipeError('CreateNamedPipe', error, `${this.name} is not a valid pipe name (Windows error ${error})`)
       e.code = 'EINVAL'
       return e
@@ -461,7 +393,7 @@ class Listener implements PipeServer {
         void inst.close(true).then(() => this.#checkClosed())
         return
       }
-      if (error !== 0 && error !== ERROR_PIPE_CONNECTED) {
+      if (error !== 0 && error !== WIN32.PIPE_CONNECTED) {
         // The client went away before we accepted it (ERROR_NO_DATA): recycle.
         void inst.close(true)
         this.#replenish()
@@ -510,7 +442,7 @@ class Listener implements PipeServer {
     return this.#closed
   }
 
-  /** A handle of one of our instances, for describePipeSecurity. */
+  /** A handle of one of the free instances, if any. */
   someHandle(): number | undefined {
     for (const inst of this.#free) if (!inst.closing) return inst.handle
     return undefined
@@ -525,86 +457,19 @@ class Listener implements PipeServer {
  */
 export async function listenNamedPipe(name: string, onConnection: (conn: Duplex) => void, options: ListenOptions = {}): Promise<PipeServer> {
   const full = normalizePipeName(name)
-  api ??= bind()
-  const w = await api
+  const w = await kernel32()
   const [port, attributes] = await Promise.all([completionPort(), userOnlySecurityAttributes()])
   const listener = new Listener(w, port, full, attributes, onConnection, options)
   listener.start()
   return listener
 }
 
-/** What the system says about one of a listener's pipe instances. */
-export interface PipeSecurityReport {
-  /** Owner, group and DACL as stored, in SDDL. */
-  sddl: string
-  /** Owner SID from {@link sddl}. */
-  owner: string | undefined
-  /** DACL flags from {@link sddl} ("P": protected from inheritance). */
-  daclFlags: string
-  /** The DACL's ACEs from {@link sddl}, e.g. `A;;FA;;;S-1-5-21-...`. */
-  aces: string[]
-  /** The current process token's user SID. */
-  userSid: string
-  /** GetNamedPipeInfo flags: PIPE_SERVER_END (1), PIPE_TYPE_MESSAGE (4). */
-  flags: number
-  /** GetNamedPipeInfo buffer sizes and instance limit, as the system reports them. */
-  outBufferSize: number
-  inBufferSize: number
-  maxInstances: number
-  /** Instances of the pipe that exist now (free ones and connections). */
-  currentInstances: number
-  /**
-   * FILE_PIPE_LOCAL_INFORMATION.NamedPipeType. Bit 1
-   * (FILE_PIPE_REJECT_REMOTE_CLIENTS) is how PIPE_REJECT_REMOTE_CLIENTS is
-   * passed to NtCreateNamedPipeFile; GetNamedPipeInfo does not report the
-   * flag, and whether Windows reports it back here is not verified. Wine
-   * drops the flag in CreateNamedPipeW, so under Wine it is always clear.
-   */
-  namedPipeType: number
-  /** Whether {@link namedPipeType} has FILE_PIPE_REJECT_REMOTE_CLIENTS. */
-  rejectsRemoteClients: boolean
-  /** The open mode (of the first instance) and pipe mode we passed to CreateNamedPipeW: what we asked for, not read back. */
-  requestedOpenMode: number
-  requestedPipeMode: number
-}
-
 /**
- * Read back the security descriptor and pipe settings of one of `server`'s
- * free instances (GetSecurityInfo, GetNamedPipeInfo, NtQueryInformationFile),
- * so tests can check they are what was intended. The server must be
- * listening.
+ * The handle of one of `server`'s free instances, to read back what the
+ * system stored for the pipe (its security descriptor, GetNamedPipeInfo);
+ * undefined once it has stopped listening.
  */
-export async function describePipeSecurity(server: PipeServer): Promise<PipeSecurityReport> {
+export function freeInstanceHandle(server: PipeServer): number | undefined {
   if (!(server instanceof Listener)) throw new TypeError('not a server from listenNamedPipe')
-  api ??= bind()
-  const w = await api
-  const userSid = await currentUserSid()
-  const handle = server.someHandle()
-  if (handle === undefined) throw new Error(`${server.name} is not listening`)
-  const sddl = await handleSecuritySddl(handle)
-  const flags = [0]
-  const outSize = [0]
-  const inSize = [0]
-  const maxInstances = [0]
-  if (!w.GetNamedPipeInfo(handle, flags, outSize, inSize, maxInstances)) {
-    throw new Error(`GetNamedPipeInfo failed (error ${w.GetLastError()})`)
-  }
-  const { namedPipeType, currentInstances } = pipeLocalInformation(w, handle)
-  const parsed = parseSddl(sddl)
-  return {
-    sddl,
-    owner: parsed.owner,
-    daclFlags: parsed.daclFlags,
-    aces: parsed.aces,
-    userSid,
-    flags: flags[0] ?? 0,
-    outBufferSize: outSize[0] ?? 0,
-    inBufferSize: inSize[0] ?? 0,
-    maxInstances: maxInstances[0] ?? 0,
-    currentInstances,
-    namedPipeType,
-    rejectsRemoteClients: (namedPipeType & FILE_PIPE_REJECT_REMOTE_CLIENTS) !== 0,
-    requestedOpenMode: PIPE_OPEN_MODE | FILE_FLAG_FIRST_PIPE_INSTANCE,
-    requestedPipeMode: PIPE_MODE,
-  }
+  return server.someHandle()
 }

@@ -7,6 +7,8 @@ import { koffi } from './koffi.js'
  */
 
 const NameUserPrincipal = 8
+/** Room for either name (GetUserName alone allows UNLEN = 256 characters). */
+const NAME_BUFFER_SIZE = 1024
 
 /** The user name PuTTY and Pageant would use. */
 export async function puttyUserName(): Promise<string> {
@@ -16,7 +18,7 @@ export async function puttyUserName(): Promise<string> {
   const GetUserNameExA = secur32.func('int __stdcall GetUserNameExA(int NameFormat, uint8_t *lpNameBuffer, _Inout_ uint32_t *nSize)')
   const GetUserNameA = advapi32.func('int __stdcall GetUserNameA(uint8_t *lpBuffer, _Inout_ uint32_t *pcbBuffer)')
 
-  const buf = Buffer.alloc(1024)
+  const buf = Buffer.alloc(NAME_BUFFER_SIZE)
   const size = [buf.length]
   if (GetUserNameExA(NameUserPrincipal, buf, size)) {
     const upn = buf.subarray(0, size[0]).toString('latin1').replace(/\0.*$/s, '')

@@ -1,3 +1,4 @@
+import { kernel32 } from './kernel32.js'
 import { koffi } from './koffi.js'
 
 /**
@@ -16,7 +17,6 @@ let api: ReturnType<typeof bind> | undefined
 async function bind() {
   const ffi = await koffi()
   const user32 = ffi.load('user32.dll')
-  const kernel32 = ffi.load('kernel32.dll')
   ffi.struct('RELAYKIT_COPYDATASTRUCT', {
     dwData: 'uintptr_t',
     cbData: 'uint32_t',
@@ -27,7 +27,7 @@ async function bind() {
     SendMessageTimeoutW: user32.func(
       'intptr_t __stdcall SendMessageTimeoutW(void *hWnd, uint32_t Msg, uintptr_t wParam, RELAYKIT_COPYDATASTRUCT *lParam, uint32_t fuFlags, uint32_t uTimeout, _Out_ uintptr_t *lpdwResult)',
     ),
-    GetLastError: kernel32.func('uint32_t __stdcall GetLastError()'),
+    GetLastError: (await kernel32()).GetLastError,
   }
 }
 
@@ -44,7 +44,7 @@ export interface CopyDataResult {
   delivered: boolean
   /** The window procedure's return value. */
   result: bigint | number
-  /** GetLastError after a failure (1460 = ERROR_TIMEOUT). */
+  /** GetLastError after a failure (WIN32.TIMEOUT: Pageant did not answer in time). */
   error: number
 }
 

@@ -1,5 +1,7 @@
-import { type SocketApi, type SocketHandle, WinsockError, WSA } from '../channels/af-unix/af-unix.js'
+import { type SocketApi, type SocketHandle, WinsockError } from '../channels/af-unix/af-unix.js'
 import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
+import { WSA } from './errors.js'
+import { kernel32, LPTR } from './kernel32.js'
 import { koffi } from './koffi.js'
 
 /**
@@ -14,7 +16,8 @@ import { koffi } from './koffi.js'
  *   process's completion port (completion-port.ts), like the named-pipe
  *   server: an idle connection holds no thread, and a read and a write may
  *   be pending at once. Completions report Win32 errors
- *   (ERROR_NETNAME_DELETED for a reset …), which af-unix.ts maps as well.
+ *   (ERROR_NETNAME_DELETED for a reset …), which errors.ts maps to Node
+ *   codes along with the WSA ones.
  * - connect runs on a non-blocking socket on the main thread and, if it
  *   would block, is polled with select(timeout 0) every few ms; then the
  *   socket is made blocking again (overlapped calls do not need it
@@ -45,18 +48,29 @@ const FIONBIO = 0x8004667e
 const SOL_SOCKET = 0xffff
 const SO_ERROR = 0x1007
 const WINSOCK_2_2 = 0x0202
-const LPTR = 0x0040
-/** sizeof(fd_set) on 64-bit: u_int fd_count, padding, SOCKET fd_array[64]. */
-const FD_SET_SIZE = 8 + 8 * 64
+/** Room for WSADATA, which is 408 bytes on 64-bit. */
+const WSADATA_SIZE = 512
+/** fd_set on 64-bit: u_int fd_count, padding, then SOCKET fd_array[FD_SETSIZE] from this offset. */
+const FD_ARRAY = 8
+const FD_SETSIZE = 64
+const FD_SET_SIZE = FD_ARRAY + 8 * FD_SETSIZE
+/** struct timeval { long tv_sec, tv_usec }; all zero: select does not wait. */
+const TIMEVAL_SIZE = 8
+/** sizeof(int): SO_ERROR's value. */
+const INT_SIZE = 4
 
 const BUFFER_SIZE = 64 * 1024
-const WSABUF_SIZE = 16 // ULONG len, padding, CHAR *buf
+/** WSABUF on 64-bit: ULONG len, padding, then CHAR *buf at this offset. */
+const WSABUF_SIZE = 16
+const WSABUF_BUF = 8
+/** The DWORD of WSARecv's flags, given 8 bytes so the buffers after it stay aligned. */
+const FLAGS_SIZE = 8
 const OV_READ = 0
 const OV_WRITE = OVERLAPPED_SIZE
 const WSABUF_READ = 2 * OVERLAPPED_SIZE
 const WSABUF_WRITE = WSABUF_READ + WSABUF_SIZE
 const FLAGS = WSABUF_WRITE + WSABUF_SIZE
-const READ_BUFFER = FLAGS + 8
+const READ_BUFFER = FLAGS + FLAGS_SIZE
 const WRITE_BUFFER = READ_BUFFER + BUFFER_SIZE
 const BLOCK_SIZE = WRITE_BUFFER + BUFFER_SIZE
 
@@ -66,10 +80,8 @@ const CONNECT_TIMEOUT_MS = 10_000
 let api: ReturnType<typeof bind> | undefined
 
 async function bind() {
-  const ffi = await koffi()
+  const [ffi, k] = await Promise.all([koffi(), kernel32()])
   const ws2 = ffi.load('ws2_32.dll')
-  const kernel32 = ffi.load('kernel32.dll')
-  const ntdll = ffi.load('ntdll.dll')
   const w = {
     ffi,
     WSAStartup: ws2.func('int __stdcall WSAStartup(uint16_t wVersionRequested, void *lpWSAData)'),
@@ -90,12 +102,13 @@ async function bind() {
     shutdown: ws2.func('int __stdcall shutdown(intptr_t s, int how)'),
     closesocket: ws2.func('int __stdcall closesocket(intptr_t s)'),
     WSAGetLastError: ws2.func('int __stdcall WSAGetLastError()'),
-    LocalAlloc: kernel32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
-    LocalFree: kernel32.func('void * __stdcall LocalFree(void *hMem)'),
-    CopyIn: ntdll.func('void __stdcall RtlMoveMemory(uintptr_t Destination, const void *Source, size_t Length)'),
-    CopyOut: ntdll.func('void __stdcall RtlMoveMemory(void *Destination, uintptr_t Source, size_t Length)'),
+    // kernel32's, for each socket's memory block.
+    LocalAlloc: k.LocalAlloc,
+    LocalFree: k.LocalFree,
+    CopyIn: k.CopyIn,
+    CopyOut: k.CopyOut,
   }
-  const data = Buffer.alloc(512) // WSADATA is 408 bytes on 64-bit
+  const data = Buffer.alloc(WSADATA_SIZE)
   const status = w.WSAStartup(WINSOCK_2_2, data) as number
   if (status !== 0) throw new WinsockError('WSAStartup', status)
   return w
@@ -187,16 +200,16 @@ class Winsock implements SocketApi {
     const fdSet = () => {
       const set = Buffer.alloc(FD_SET_SIZE)
       set.writeUInt32LE(1, 0)
-      set.writeBigInt64LE(BigInt(s), 8)
+      set.writeBigInt64LE(BigInt(s), FD_ARRAY)
       return set
     }
     const writable = fdSet()
     const failed = fdSet()
-    const noWait = Buffer.alloc(8) // struct timeval { long tv_sec, tv_usec } = 0
+    const noWait = Buffer.alloc(TIMEVAL_SIZE)
     if (w.select(0, null, writable, failed, noWait) === SOCKET_ERROR) this.#fail('select')
     if (failed.readUInt32LE(0) > 0) {
-      const error = Buffer.alloc(4)
-      if (w.getsockopt(s, SOL_SOCKET, SO_ERROR, error, [4]) === SOCKET_ERROR) this.#fail('getsockopt(SO_ERROR)')
+      const error = Buffer.alloc(INT_SIZE)
+      if (w.getsockopt(s, SOL_SOCKET, SO_ERROR, error, [INT_SIZE]) === SOCKET_ERROR) this.#fail('getsockopt(SO_ERROR)')
       return error.readInt32LE(0) || WSA.ECONNREFUSED
     }
     return writable.readUInt32LE(0) > 0 ? 'connected' : 'pending'
@@ -239,7 +252,7 @@ class Winsock implements SocketApi {
     const io = this.#ioOf(s)
     const length = Math.min(max, BUFFER_SIZE)
     w.ffi.encode(io.memory, WSABUF_READ, 'uint32_t', length)
-    w.ffi.encode(io.memory, WSABUF_READ + 8, 'uintptr_t', io.block + READ_BUFFER)
+    w.ffi.encode(io.memory, WSABUF_READ + WSABUF_BUF, 'uintptr_t', io.block + READ_BUFFER)
     w.ffi.encode(io.memory, FLAGS, 'uint32_t', 0)
     const bytes = await this.#start(s, io, OV_READ, (ov) => w.WSARecv(s, io.block + WSABUF_READ, 1, 0, io.block + FLAGS, ov, 0) as number)
     const chunk = Buffer.allocUnsafe(bytes)
@@ -253,7 +266,7 @@ class Winsock implements SocketApi {
     const length = Math.min(data.length, BUFFER_SIZE)
     w.CopyIn(io.block + WRITE_BUFFER, data, length)
     w.ffi.encode(io.memory, WSABUF_WRITE, 'uint32_t', length)
-    w.ffi.encode(io.memory, WSABUF_WRITE + 8, 'uintptr_t', io.block + WRITE_BUFFER)
+    w.ffi.encode(io.memory, WSABUF_WRITE + WSABUF_BUF, 'uintptr_t', io.block + WRITE_BUFFER)
     return this.#start(s, io, OV_WRITE, (ov) => w.WSASend(s, io.block + WSABUF_WRITE, 1, 0, 0, ov, 0) as number)
   }
 

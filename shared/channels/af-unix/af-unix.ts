@@ -2,6 +2,7 @@ import { Duplex } from 'node:stream'
 import { ExitCode } from '../../exit-codes.js'
 import type { Log } from '../../log.js'
 import { RelayError, messageOf } from '../../relay-error.js'
+import { WIN32, WSA, nodeErrorCode } from '../../win32/errors.js'
 
 /**
  * Windows AF_UNIX stream sockets (Windows 10 1803+), both sides, written
@@ -41,70 +42,6 @@ export const SOCKADDR_UN_SIZE = 2 + SUN_PATH_SIZE
 /** The longest path that fits, in UTF-8 bytes: one byte is the NUL. */
 export const MAX_PATH_BYTES = SUN_PATH_SIZE - 1
 
-/** Winsock error codes (WSAGetLastError) this module tells apart. */
-export const WSA = {
-  EINTR: 10004,
-  EACCES: 10013,
-  EINVAL: 10022,
-  EWOULDBLOCK: 10035,
-  ENOTSOCK: 10038,
-  EAFNOSUPPORT: 10047,
-  EADDRINUSE: 10048,
-  ENETDOWN: 10050,
-  ECONNABORTED: 10053,
-  ECONNRESET: 10054,
-  ENOTCONN: 10057,
-  ESHUTDOWN: 10058,
-  ETIMEDOUT: 10060,
-  ECONNREFUSED: 10061,
-  NOTINITIALISED: 10093,
-} as const
-
-/**
- * Win32 errors an overlapped socket operation completes with
- * (GetOverlappedResult turns the NTSTATUS into these, not into WSA codes).
- */
-export const WIN32 = {
-  ACCESS_DENIED: 5,
-  NETNAME_DELETED: 64,
-  OPERATION_ABORTED: 995,
-  CONNECTION_REFUSED: 1225,
-  CONNECTION_ABORTED: 1236,
-} as const
-
-/** What a Win32 or Winsock error code means to Node code (`err.code`). */
-function nodeCode(winError: number): string {
-  switch (winError) {
-    case WSA.ECONNRESET:
-    case WSA.ECONNABORTED:
-    case WIN32.NETNAME_DELETED:
-    case WIN32.CONNECTION_ABORTED:
-      return 'ECONNRESET'
-    case WSA.ENOTCONN:
-      return 'ENOTCONN'
-    case WSA.ESHUTDOWN:
-      return 'EPIPE'
-    case WSA.ECONNREFUSED:
-    case WIN32.CONNECTION_REFUSED:
-      return 'ECONNREFUSED'
-    case WSA.EACCES:
-    case WIN32.ACCESS_DENIED:
-      return 'EACCES'
-    case WSA.EADDRINUSE:
-      return 'EADDRINUSE'
-    case WSA.EAFNOSUPPORT:
-      return 'EAFNOSUPPORT'
-    case WSA.ETIMEDOUT:
-      return 'ETIMEDOUT'
-    case WSA.EINTR:
-    case WSA.ENOTSOCK:
-    case WIN32.OPERATION_ABORTED:
-      return 'ECANCELED'
-    default:
-      return 'EIO'
-  }
-}
-
 /** A failed socket call: `winError` as Windows said it, `code` as Node would (`ECONNRESET` …). */
 export class WinsockError extends Error {
   override name = 'WinsockError'
@@ -114,7 +51,7 @@ export class WinsockError extends Error {
     readonly winError: number,
   ) {
     super(`${syscall} failed (Windows error ${winError})`)
-    this.code = nodeCode(winError)
+    this.code = nodeErrorCode(winError)
   }
 }
 

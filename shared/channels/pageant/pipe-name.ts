@@ -9,9 +9,12 @@ import { createHash } from 'node:crypto'
  * machine, by the same user.
  */
 
-/** The 16-byte block that gets encrypted: "Pageant" and nine NULs. */
+/** CRYPTPROTECTMEMORY_BLOCK_SIZE: CryptProtectMemory works on whole blocks of this many bytes. */
+const NAME_BLOCK_LEN = 16
+
+/** The one block that gets encrypted: "Pageant" and nine NULs. */
 export function pageantNameBlock(): Buffer {
-  const block = Buffer.alloc(16)
+  const block = Buffer.alloc(NAME_BLOCK_LEN)
   block.write('Pageant', 'latin1')
   return block
 }

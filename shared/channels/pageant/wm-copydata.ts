@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { AGENT_MAX_LEN, type AgentFrame, HEADER_LEN, checkLength, frameOf } from '../../agent/frames.js'
 import { ExitCode } from '../../exit-codes.js'
 import { RelayError, messageOf } from '../../relay-error.js'
+import { WIN32 } from '../../win32/errors.js'
 
 /**
  * Pageant's original channel (PuTTY ≤ 0.74 clients, WinSCP, FileZilla,
@@ -27,9 +28,6 @@ export const MAPPING_SIZE = AGENT_MAX_LEN
 
 /** The largest length field that fits the mapping. */
 export const COPYDATA_MAX_LEN = MAPPING_SIZE - HEADER_LEN
-
-/** SendMessageTimeout's GetLastError when the window did not answer in time. */
-const ERROR_TIMEOUT = 1460
 
 let sequence = 0
 
@@ -63,7 +61,7 @@ export async function queryByCopyData(hwnd: unknown, request: AgentFrame, timeou
     memory.write(request.bytes)
     const sent = await sendCopyData(hwnd, AGENT_COPYDATA_ID, memory.name, timeoutMs)
     if (!sent.delivered) {
-      throw sent.error === ERROR_TIMEOUT
+      throw sent.error === WIN32.TIMEOUT
         ? new RelayError(`Pageant did not answer within ${timeoutMs} ms`, ExitCode.TIMEOUT)
         : new RelayError(`WM_COPYDATA to Pageant failed (error ${sent.error})`, ExitCode.ERROR)
     }

@@ -35,7 +35,7 @@ t.teardown(() => {
 
 /** The compiled module the fixtures import; stale output would test old code. */
 function checkCompiled(): void {
-  for (const name of ['pipe-server', 'security', 'completion-port']) {
+  for (const name of ['pipe-server', 'security', 'completion-port', 'kernel32', 'errors']) {
     const src = path.join(root, 'shared', 'win32', `${name}.ts`)
     const out = path.join(root, 'lib', 'shared', 'win32', `${name}.js`)
     if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
@@ -69,7 +69,8 @@ function jsonLines(child: ChildProcess, into: Event[], notify: () => void): void
  * Start pipe-server-host.mjs on `pipe`; resolves once it reported "ready" or
  * "listen-error". Its stderr is a file: once koffi is loaded, node.exe's exit
  * under Wine reports "Failed to sync '<stdout>'" when stdout is a pipe, and
- * with stderr a pipe as well the exit code becomes 9 (WINLAB.md pitfall 8).
+ * with stderr a pipe as well the exit code becomes 9 (docs/windows-lab.md,
+ * "koffi and /dev/null").
  */
 async function startHost(t: Test, lab: LabEnv, pipe: string, env: Record<string, string> = {}): Promise<Host> {
   scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), 'relaykit-pipe-server-'))

@@ -10,7 +10,7 @@
  *   the completion port, the polled connect and its refused error, accept
  *   and its end on close. Everything specific to AF_UNIX (the address, the
  *   socket files, stale/live listeners) is tested with fakes in
- *   test/shared/af-unix.test.ts.
+ *   test/shared/channels/af-unix/af-unix.test.ts.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -27,7 +27,7 @@ const NO_AF_UNIX = /no AF_UNIX sockets \(they need Windows 10 1803 or later; Win
 
 /** The compiled modules the fixture imports; stale output would test old code. */
 function checkCompiled(): void {
-  for (const name of ['af-unix', 'win32/winsock', 'win32/completion-port', 'win32/security']) {
+  for (const name of ['channels/af-unix/af-unix', 'win32/winsock', 'win32/completion-port', 'win32/security', 'win32/kernel32', 'win32/errors']) {
     const src = path.join(root, 'shared', `${name}.ts`)
     const out = path.join(root, 'lib', 'shared', `${name}.js`)
     if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {

@@ -1,5 +1,5 @@
 /**
- * shared/af-unix.ts against an in-memory Winsock (fixtures/fake-af-unix.ts):
+ * shared/channels/af-unix/af-unix.ts against an in-memory Winsock (fixtures/fake-af-unix.ts):
  * Windows AF_UNIX cannot run under Wine, so its logic is proven here, and
  * the Wine test (win32/winsock.test.ts) only proves the bindings load and
  * the error mapping is wired.
@@ -10,8 +10,6 @@ import t from 'tap'
 import {
   type AfUnixSocket,
   NoAfUnixError,
-  WIN32,
-  WSA,
   afUnixRetryable,
   connectAfUnix,
   decodeSockaddrUn,
@@ -20,6 +18,7 @@ import {
 } from '../../../../shared/channels/af-unix/af-unix.js'
 import { ExitCode } from '../../../../shared/exit-codes.js'
 import { RelayError, isClosedByPeer } from '../../../../shared/relay-error.js'
+import { WIN32, WSA } from '../../../../shared/win32/errors.js'
 import { FakeWinsock } from '../../../fixtures/fake-af-unix.js'
 
 const PATH = 'C:\\Users\\me\\.ssh\\agent.sock'

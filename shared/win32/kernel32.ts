@@ -1,0 +1,135 @@
+import { koffi } from './koffi.js'
+
+/**
+ * kernel32, bound once per process for every module in this folder, with
+ * the few ntdll calls that go with it (copying and zeroing memory, and the
+ * pipe query kernel32 has no function for).
+ *
+ * One prototype per function, so the types are one decision: every HANDLE
+ * is an `intptr_t` (a plain number; INVALID_HANDLE_VALUE is -1 and the
+ * pseudo-handle of GetCurrentProcess is -1 too), memory from LocalAlloc is
+ * a koffi pointer (`void *`), and addresses inside such memory (OVERLAPPEDs,
+ * buffers) are `uintptr_t` numbers, which makes "block + offset" arithmetic
+ * plain addition. RtlMoveMemory is bound twice, once per direction, because
+ * one side is a JavaScript Buffer and the other an address.
+ *
+ * As in C, GetLastError is read right after the call that failed, before
+ * any other Win32 call can replace it.
+ */
+
+/** `INVALID_HANDLE_VALUE`: what CreateFile, CreateNamedPipe … return on failure. */
+export const INVALID_HANDLE_VALUE = -1
+/** LocalAlloc flags: fixed memory, zeroed. */
+export const LPTR = 0x0040
+
+export type Kernel32 = Awaited<ReturnType<typeof bind>>
+
+let bound: Promise<Kernel32> | undefined
+
+/** kernel32 (and its ntdll helpers), bound on first use. Windows only. */
+export function kernel32(): Promise<Kernel32> {
+  return (bound ??= bind())
+}
+
+async function bind() {
+  const ffi = await koffi()
+  const k32 = ffi.load('kernel32.dll')
+  const ntdll = ffi.load('ntdll.dll')
+  return {
+    ffi,
+    // Errors
+    GetLastError: k32.func('uint32_t __stdcall GetLastError()'),
+    SetLastError: k32.func('void __stdcall SetLastError(uint32_t dwErrCode)'),
+    // Handles, processes, the console
+    CloseHandle: k32.func('int __stdcall CloseHandle(intptr_t hObject)'),
+    GetCurrentProcess: k32.func('intptr_t __stdcall GetCurrentProcess()'),
+    TerminateProcess: k32.func('int __stdcall TerminateProcess(intptr_t hProcess, uint32_t uExitCode)'),
+    GetConsoleWindow: k32.func('void * __stdcall GetConsoleWindow()'),
+    // Memory
+    LocalAlloc: k32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
+    LocalFree: k32.func('void * __stdcall LocalFree(void *hMem)'),
+    CopyIn: ntdll.func('void __stdcall RtlMoveMemory(uintptr_t Destination, const void *Source, size_t Length)'),
+    CopyOut: ntdll.func('void __stdcall RtlMoveMemory(void *Destination, uintptr_t Source, size_t Length)'),
+    RtlZeroMemory: ntdll.func('void __stdcall RtlZeroMemory(uintptr_t Destination, size_t Length)'),
+    // Files
+    CreateFileW: k32.func(
+      'intptr_t __stdcall CreateFileW(const char16_t *lpFileName, uint32_t dwDesiredAccess, uint32_t dwShareMode, void *lpSecurityAttributes, uint32_t dwCreationDisposition, uint32_t dwFlagsAndAttributes, intptr_t hTemplateFile)',
+    ),
+    GetFileAttributesW: k32.func('uint32_t __stdcall GetFileAttributesW(const char16_t *lpFileName)'),
+    SetFileAttributesW: k32.func('int __stdcall SetFileAttributesW(const char16_t *lpFileName, uint32_t dwFileAttributes)'),
+    ReadFile: k32.func(
+      'int __stdcall ReadFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToRead, uintptr_t lpNumberOfBytesRead, uintptr_t lpOverlapped)',
+    ),
+    WriteFile: k32.func(
+      'int __stdcall WriteFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToWrite, uintptr_t lpNumberOfBytesWritten, uintptr_t lpOverlapped)',
+    ),
+    CancelIoEx: k32.func('int __stdcall CancelIoEx(intptr_t hFile, uintptr_t lpOverlapped)'),
+    // File mappings
+    CreateFileMappingW: k32.func(
+      'intptr_t __stdcall CreateFileMappingW(intptr_t hFile, void *lpAttributes, uint32_t flProtect, uint32_t dwMaximumSizeHigh, uint32_t dwMaximumSizeLow, const char16_t *lpName)',
+    ),
+    MapViewOfFile: k32.func(
+      'void * __stdcall MapViewOfFile(intptr_t hFileMappingObject, uint32_t dwDesiredAccess, uint32_t dwFileOffsetHigh, uint32_t dwFileOffsetLow, size_t dwNumberOfBytesToMap)',
+    ),
+    UnmapViewOfFile: k32.func('int __stdcall UnmapViewOfFile(void *lpBaseAddress)'),
+    // Named pipes
+    CreateNamedPipeW: k32.func(
+      'intptr_t __stdcall CreateNamedPipeW(const char16_t *lpName, uint32_t dwOpenMode, uint32_t dwPipeMode, uint32_t nMaxInstances, uint32_t nOutBufferSize, uint32_t nInBufferSize, uint32_t nDefaultTimeOut, void *lpSecurityAttributes)',
+    ),
+    ConnectNamedPipe: k32.func('int __stdcall ConnectNamedPipe(intptr_t hNamedPipe, uintptr_t lpOverlapped)'),
+    DisconnectNamedPipe: k32.func('int __stdcall DisconnectNamedPipe(intptr_t hNamedPipe)'),
+    GetNamedPipeInfo: k32.func(
+      'int __stdcall GetNamedPipeInfo(intptr_t hNamedPipe, _Out_ uint32_t *lpFlags, _Out_ uint32_t *lpOutBufferSize, _Out_ uint32_t *lpInBufferSize, _Out_ uint32_t *lpMaxInstances)',
+    ),
+    NtQueryInformationFile: ntdll.func(
+      'uint32_t __stdcall NtQueryInformationFile(intptr_t FileHandle, void *IoStatusBlock, void *FileInformation, uint32_t Length, int FileInformationClass)',
+    ),
+    // Completion ports
+    CreateIoCompletionPort: k32.func(
+      'intptr_t __stdcall CreateIoCompletionPort(intptr_t FileHandle, intptr_t ExistingCompletionPort, uintptr_t CompletionKey, uint32_t NumberOfConcurrentThreads)',
+    ),
+    GetQueuedCompletionStatusEx: k32.func(
+      'int __stdcall GetQueuedCompletionStatusEx(intptr_t CompletionPort, uintptr_t lpCompletionPortEntries, uint32_t ulCount, uintptr_t ulNumEntriesRemoved, uint32_t dwMilliseconds, int fAlertable)',
+    ),
+    PostQueuedCompletionStatus: k32.func(
+      'int __stdcall PostQueuedCompletionStatus(intptr_t CompletionPort, uint32_t dwNumberOfBytesTransferred, uintptr_t dwCompletionKey, uintptr_t lpOverlapped)',
+    ),
+    GetOverlappedResult: k32.func(
+      'int __stdcall GetOverlappedResult(intptr_t hFile, uintptr_t lpOverlapped, _Out_ uint32_t *lpNumberOfBytesTransferred, int bWait)',
+    ),
+  }
+}
+
+/**
+ * `<call> failed (error N)`, N from GetLastError: for the call that just
+ * failed, so build it before making any other call.
+ */
+export function lastError(k: Kernel32, call: string): Error {
+  return new Error(`${call} failed (error ${k.GetLastError() as number})`)
+}
+
+/** FileInformationClass FilePipeLocalInformation. */
+const FILE_PIPE_LOCAL_INFORMATION = 24
+/** sizeof(IO_STATUS_BLOCK) on 64-bit: a status/pointer union and a ULONG_PTR. */
+const IO_STATUS_BLOCK_SIZE = 16
+/** FILE_PIPE_LOCAL_INFORMATION is ten ULONGs; these are the offsets of the two we read. */
+const PIPE_LOCAL_INFORMATION_SIZE = 40
+const NAMED_PIPE_TYPE_OFFSET = 0
+const CURRENT_INSTANCES_OFFSET = 12
+
+/** What the system says about a named pipe that kernel32's GetNamedPipeInfo does not: how many instances it has now. */
+export interface PipeLocalInformation {
+  /** NamedPipeType: bit 0 message type, bit 1 FILE_PIPE_REJECT_REMOTE_CLIENTS. */
+  namedPipeType: number
+  /** Instances of the pipe that exist now, free ones and connected ones, whoever created them. */
+  currentInstances: number
+}
+
+/** NtQueryInformationFile(FilePipeLocalInformation) on a pipe handle. */
+export function pipeLocalInformation(k: Kernel32, handle: number): PipeLocalInformation {
+  const iosb = Buffer.alloc(IO_STATUS_BLOCK_SIZE)
+  const info = Buffer.alloc(PIPE_LOCAL_INFORMATION_SIZE)
+  const status = k.NtQueryInformationFile(handle, iosb, info, info.length, FILE_PIPE_LOCAL_INFORMATION) as number
+  if (status !== 0) throw new Error(`NtQueryInformationFile(FilePipeLocalInformation) failed (NTSTATUS 0x${status.toString(16)})`)
+  return { namedPipeType: info.readUInt32LE(NAMED_PIPE_TYPE_OFFSET), currentInstances: info.readUInt32LE(CURRENT_INSTANCES_OFFSET) }
+}
