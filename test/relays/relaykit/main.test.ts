@@ -56,6 +56,8 @@ t.test('the built executable: link DIR, then each name runs its relay', async (t
   const dir = path.join(path.dirname(exe), 'bin')
   const linked = await run(exe, ['link', dir])
   t.notMatch(linked.stderr, 'doctor', 'doctor is a command, not a relay: no file of that name')
+  t.notMatch(linked.stderr, /\bmux\b/, 'mux is started only by relay-listen --mux, as relaykit mux: no file of that name')
+  t.notOk(fs.existsSync(path.join(dir, 'mux')), 'no mux on PATH')
   t.notOk(fs.existsSync(path.join(dir, 'doctor')))
   for (const r of allRelays().filter((x) => x.linked !== false)) {
     t.match(linked.stderr, `linked ${path.join(dir, r.name)}`)
