@@ -7,7 +7,7 @@ import { startInBackground } from '../../shared/listen/background.js'
 import { connectionHandler, muxHandler } from '../../shared/listen/connection-handler.js'
 import { Limiter } from '../../shared/listen/limiter.js'
 import { listenerFor } from '../../shared/listen/listener-for.js'
-import type { Listening } from '../../shared/listen/listener.js'
+import type { ListenerKind, Listening } from '../../shared/listen/listener.js'
 import { MuxProcess } from '../../shared/mux/mux-process.js'
 import type { FindRelay, RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
@@ -87,15 +87,22 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
     return fail(createLog(io.stderr, cli.name, false), err)
   }
 
+  let kind: ListenerKind
   try {
-    const kind = await listenerFor(address, { cygwin: flags.cygwin === true })
+    kind = await listenerFor(address, { cygwin: flags.cygwin === true })
     if (flags.background) return await startInBackground(argv.filter((a) => !/^--?background(=true)?$/.test(a)), address, kind, io, log)
+  } catch (err) {
+    return fail(log, err)
+  }
 
-    const mux = flags.mux ? new MuxProcess(command, { log, stderr: io.stderr, env: io.env }) : undefined
-    const ctx = { log, stderr: io.stderr, env: io.env }
-    const handler = mux ? muxHandler(mux, log) : connectionHandler(command, flags.spawn === true, findRelay, ctx)
-    const limiter = new Limiter(max)
-    const open = new Set<Duplex>()
+  const mux = flags.mux ? new MuxProcess(command, { log, stderr: io.stderr, env: io.env }) : undefined
+  const ctx = { log, stderr: io.stderr, env: io.env }
+  const handler = mux ? muxHandler(mux, log) : connectionHandler(command, flags.spawn === true, findRelay, ctx)
+  const limiter = new Limiter(max)
+  const open = new Set<Duplex>()
+  // Before listening: a signal that comes while the address is being made still gets it removed.
+  const signal = nextSignal(log)
+  try {
     const outcome = await kind.listen(
       address,
       (connection) => {
@@ -110,26 +117,29 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
       return ExitCode.OK
     }
     log.debug(`listening on ${address} (${handler.mode}: ${command.join(' ')})`)
-    await untilSignal(log)
+    await signal.received
     await closeAll(outcome, open, mux)
     log.debug(`closed ${address}`)
     return ExitCode.OK
   } catch (err) {
     return fail(log, err)
+  } finally {
+    signal.dispose()
   }
 }
 
-/** Resolves at the first SIGTERM, SIGINT or SIGHUP (on Windows: Ctrl+C, Ctrl+Break, the console closing). */
-function untilSignal(log: Log): Promise<void> {
+/** SIGTERM, SIGINT or SIGHUP (on Windows also Ctrl+Break; Ctrl+C and the console closing arrive as SIGINT and SIGHUP). */
+function nextSignal(log: Log): { received: Promise<void>; dispose(): void } {
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', ...(process.platform === 'win32' ? (['SIGBREAK'] as const) : [])]
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+  let stop: (signal: NodeJS.Signals) => void = () => {}
+  const received = new Promise<void>((resolve) => {
+    stop = (signal) => {
       log.debug(`${signal}: closing`)
-      for (const s of signals) process.removeListener(s, stop)
       resolve()
     }
-    for (const s of signals) process.on(s, stop)
   })
+  for (const s of signals) process.on(s, stop)
+  return { received, dispose: () => signals.forEach((s) => process.removeListener(s, stop)) }
 }
 
 /** The address goes first (so no client finds it while we wind down), then the connections and the mux. */

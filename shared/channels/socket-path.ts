@@ -5,6 +5,7 @@ import { NoAfUnixError, connectAfUnix } from './af-unix/af-unix.js'
 import { assuanRetryable, connectAssuan } from './assuan/client.js'
 import { connectCygwin, cygwinRetryable } from './cygwin/client.js'
 import { SOCKET_COOKIE } from './cygwin/format.js'
+import { ExitCode } from '../exit-codes.js'
 import { RelayError } from '../relay-error.js'
 import { connectUnix, describeUnixError, unixRetryable } from './unix/client.js'
 
@@ -15,7 +16,7 @@ import { connectUnix, describeUnixError, unixRetryable } from './unix/client.js'
  * nonce, gpg-agent on Windows). The last two are regular files naming a TCP
  * port on 127.0.0.1; the file's first bytes say which.
  */
-export type PathKind = 'unix' | 'cygwin' | 'assuan'
+export type PathKind = 'unix' | 'cygwin' | 'assuan' | 'directory'
 
 export function pathKind(path: string): PathKind {
   let st: fs.Stats
@@ -24,6 +25,7 @@ export function pathKind(path: string): PathKind {
   } catch {
     return 'unix' // missing: the Unix error says so best
   }
+  if (st.isDirectory()) return 'directory'
   if (!st.isFile()) return 'unix'
   const head = Buffer.alloc(SOCKET_COOKIE.length)
   try {
@@ -47,6 +49,7 @@ export function pathKind(path: string): PathKind {
  */
 export async function connectPath(path: string, platform: NodeJS.Platform = process.platform): Promise<Duplex> {
   const kind = pathKind(path)
+  if (kind === 'directory') throw new RelayError(`${path} is a directory, not a socket: give the path of the socket inside it`, ExitCode.UNAVAILABLE)
   try {
     if (kind === 'cygwin') return await connectCygwin(path)
     if (kind === 'assuan') return await connectAssuan(path)

@@ -61,7 +61,7 @@ fault('byte mode, ssh-agent killed mid-request: the client gets EOF at once, exi
   t.comment(`relay exited ${exitedAt - killedAt} ms after the kill`)
 })
 
-fault('agent mode, ssh-agent killed mid-request: FAILURE for it and for the next, exit 0 at EOF', async (t) => {
+fault('agent mode, ssh-agent killed mid-request: FAILURE for it and for the next, exit 3 at EOF', async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const agent = await startAgent(t, path.dirname(exe))
   const relay = startRelay(exe, ['uds-relay', '--agent', agent.socket])
@@ -75,7 +75,7 @@ fault('agent mode, ssh-agent killed mid-request: FAILURE for it and for the next
   relay.child.stdin.end(identities)
   const { code, stderr } = await relay.done
   t.same(answers, [AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, AgentMessage.SSH_AGENT_FAILURE, AgentMessage.SSH_AGENT_FAILURE])
-  t.equal(code, 0)
+  t.equal(code, 3, 'the agent became unreachable: exit 3')
   // The request in flight is sent once more on a new connection, which finds the socket dead.
   t.equal(stderr.match(/SSH_AGENTC_REQUEST_IDENTITIES failed, answering SSH_AGENT_FAILURE: nobody is listening on \S+: it is a stale socket/g)?.length, 2, 'each failure says why')
 })

@@ -123,7 +123,6 @@ for (const [name, kind] of Object.entries(kinds)) {
       const address = path.join(path.dirname(exe), `fg-${signal}`)
       const child = spawn(exe, ['relay-listen', ...kind.flags, address, '--', 'cat'], { stdio: 'ignore' })
       await waitFor(() => kind.served(address), 'listener')
-      await new Promise((r) => setTimeout(r, 100)) // the file is written just before the handlers are installed
       const exit = new Promise<number | null>((r) => child.once('exit', r))
       child.kill(signal)
       t.equal(await exit, 0, `${signal}: exit 0`)
