@@ -1,4 +1,4 @@
-import type { Duplex } from 'node:stream'
+import type { Duplex, Writable } from 'node:stream'
 import { type CliSpec, flagValueError, parseCli, parseCount } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { FlagError } from '../../shared/go-flags.js'
@@ -80,23 +80,25 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
   } catch (err) {
     return flagValueError(cli, io, err)
   }
-  let log: Log
+  // --logfile takes everything: our lines, and the relays' and commands' stderr.
+  let stderr: Writable
   try {
-    log = createLog(flags.logfile ? openLogFile(flags.logfile as string) : io.stderr, cli.name, flags.v === true)
+    stderr = flags.logfile ? openLogFile(flags.logfile as string) : io.stderr
   } catch (err) {
     return fail(createLog(io.stderr, cli.name, false), err)
   }
+  const log = createLog(stderr, cli.name, flags.v === true)
 
   let kind: ListenerKind
   try {
     kind = await listenerFor(address, { cygwin: flags.cygwin === true })
-    if (flags.background) return await startInBackground(argv.filter((a) => !/^--?background(=true)?$/.test(a)), address, kind, io, log)
+    if (flags.background) return await startInBackground(argv.filter((a) => !/^--?background(=true)?$/.test(a)), address, kind, { stderr: io.stderr, env: io.env }, log)
   } catch (err) {
     return fail(log, err)
   }
 
-  const mux = flags.mux ? new MuxProcess(command, { log, stderr: io.stderr, env: io.env }) : undefined
-  const ctx = { log, stderr: io.stderr, env: io.env }
+  const ctx = { log, stderr, env: io.env }
+  const mux = flags.mux ? new MuxProcess(command, ctx) : undefined
   const handler = mux ? muxHandler(mux, log) : connectionHandler(command, flags.spawn === true, findRelay, ctx)
   const limiter = new Limiter(max)
   const open = new Set<Duplex>()

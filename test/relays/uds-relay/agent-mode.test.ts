@@ -135,7 +135,7 @@ t.test('--request-timeout with a frozen ssh-agent: FAILURE in agent mode, exit 6
   })
   const a = await agentMode.done
   t.same(frames, [AgentMessage.SSH_AGENT_FAILURE], 'the client got SSH_AGENT_FAILURE')
-  t.equal(a.code, 0, 'and the session ended normally at its EOF')
+  t.equal(a.code, 6, 'and the session ended at its EOF with the timeout exit code')
   t.match(a.stderr, /SSH_AGENTC_REQUEST_IDENTITIES failed, answering SSH_AGENT_FAILURE: the agent did not answer within 1000 ms/)
 
   const byteMode = startRelay(exe, ['uds-relay', '--request-timeout', '1', agent.socket])
