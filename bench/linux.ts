@@ -8,8 +8,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { NodeRuntimes, buildCacheDir } from '../build/node-runtimes.js'
 import { TARGETS } from '../build/targets.js'
-import { type Report, cleanEnv, connectRequestClose, perRequest, sendThrough, sink, startupMs, watchPeakRss } from './measure.js'
+import { cleanEnv, connectRequestClose, perRequest, sendThrough, sink, startupMs, watchPeakRss } from './measure.js'
 import { relayListen, socat, sshAgent, stopAll } from './processes.js'
+import type { Report } from './results-table.js'
 
 export interface LinuxOptions {
   exe: string

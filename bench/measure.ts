@@ -15,28 +15,6 @@ export function median(xs: readonly number[]): number {
 
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6
 
-/** One line of the report. `baseline` names the row this one is compared with. */
-export interface Row {
-  group: string
-  name: string
-  value: number
-  unit: string
-  baseline?: string
-  /** value / baseline value (for times and memory: how many times the cost). */
-  ratio?: number
-}
-
-export class Report {
-  readonly rows: Row[] = []
-  add(group: string, name: string, value: number, unit: string, baseline?: string): Row {
-    const base = baseline ? this.rows.find((r) => r.group === group && r.name === baseline) : undefined
-    const row: Row = { group, name, value, unit, ...(base ? { baseline, ratio: value / base.value } : {}) }
-    this.rows.push(row)
-    process.stderr.write(`  ${group} | ${name}: ${value.toFixed(unit === 'MiB/s' ? 1 : 2)} ${unit}${row.ratio ? ` (x${row.ratio.toFixed(2)} of ${baseline})` : ''}\n`)
-    return row
-  }
-}
-
 const identities = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
 
 function connect(path: string): Promise<net.Socket> {

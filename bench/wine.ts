@@ -18,8 +18,9 @@ import {
   wineEnv,
   winPath,
 } from '../lab/winlab.js'
-import { type Report, connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
+import { connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
 import { relayListen, socat, stopAll } from './processes.js'
+import type { Report } from './results-table.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 // lib/bench/*.js at run time; the .cjs fixtures stay in the source tree.
