@@ -20,6 +20,7 @@ import {
 } from '../lab/winlab.js'
 import { connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
 import { relayListen, socat, stopAll } from './processes.js'
+import { readProcessTable, relayProcesses } from './relay-processes.js'
 import type { Report } from './results-table.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -56,7 +57,7 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
       'pageant-relay wmcopydata': path.join(dir, 'pr-wm.sock'),
     }
     const w = `EXEC:${lab.wine64} ${o.exe}`
-    await socat(socks.npiperelay, `${w} npiperelay -ei -s ${forward(pipe)}`, env)
+    const nprSocat = await socat(socks.npiperelay, `${w} npiperelay -ei -s ${forward(pipe)}`, env)
     await socat(socks['pageant-relay pipe'], `${w} pageant-relay --transport pipe`, env)
     await socat(socks['pageant-relay wmcopydata'], `${w} pageant-relay --transport wmcopydata`, env)
 
@@ -76,14 +77,14 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
     await relayListen(o.linuxExe, spawnSock, ['--', lab.wine64, o.exe, 'npiperelay', '-ei', '-s', forward(pipe)], env)
     report.add(g2, 'relay-listen spawn mode + npiperelay', await connectRequestClose(spawnSock, o.connections), 'ms', 'direct Wine client (no process start)')
     const muxSock = path.join(dir, 'mux.sock')
-    await relayListen(o.linuxExe, muxSock, ['--mux', '--', lab.wine64, o.exe, 'mux', 'pageant-relay', '--transport', 'pipe'], env)
+    const muxListener = await relayListen(o.linuxExe, muxSock, ['--mux', '--', lab.wine64, o.exe, 'mux', 'pageant-relay', '--transport', 'pipe'], env)
     await connectRequestClose(muxSock, 1) // starts the mux
     report.add(g2, 'relay-listen --mux + pageant-relay pipe', await connectRequestClose(muxSock, o.connections), 'ms', 'direct Wine client (no process start)')
     report.add(g1, 'relay-listen --mux + pageant-relay pipe', await perRequest(muxSock, o.requests), 'ms', 'direct Wine client')
 
     const g4 = 'memory of 16 open connections (Wine, sum of relay processes)'
-    report.add(g4, 'socat + npiperelay (16 processes)', await memoryOfOpenConnections(socks.npiperelay, o.exe), 'MiB')
-    report.add(g4, 'relay-listen --mux (1 process)', await memoryOfOpenConnections(muxSock, o.exe), 'MiB', 'socat + npiperelay (16 processes)')
+    report.add(g4, 'socat + npiperelay (16 processes)', await memoryOfOpenConnections(socks.npiperelay, nprSocat.pid!, o.exe, 16), 'MiB')
+    report.add(g4, 'relay-listen --mux (1 process)', await memoryOfOpenConnections(muxSock, muxListener.pid!, o.exe, 1), 'MiB', 'socat + npiperelay (16 processes)')
 
     const total = o.throughputMiB << 20
     const g3 = `one-way throughput into a named pipe (${o.throughputMiB} MiB, Wine)`
@@ -98,21 +99,25 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
   }
 }
 
-/** Open 16 connections, ask once on each, and sum the resident memory of every process running `exe`. */
-async function memoryOfOpenConnections(socket: string, exe: string): Promise<number> {
-  const conns = await Promise.all(Array.from({ length: 16 }, () => openAndAsk(socket)))
-  await new Promise((r) => setTimeout(r, 500))
-  let kib = 0
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.basename(exe))) continue
-      kib += Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
-    } catch {
-      // gone
+/**
+ * Open `n` connections, ask once on each, and sum the resident memory of the
+ * relay processes under `root` (socat or the listener), once there are
+ * exactly `expected` of them: relays of earlier connections may still be on
+ * their way out.
+ */
+async function memoryOfOpenConnections(socket: string, root: number, exe: string, expected: number, n = 16): Promise<number> {
+  const conns = await Promise.all(Array.from({ length: n }, () => openAndAsk(socket)))
+  try {
+    const deadline = Date.now() + 15_000
+    for (;;) {
+      const relays = relayProcesses(readProcessTable(), root, path.basename(exe))
+      if (relays.length === expected) return relays.reduce((kib, p) => kib + p.rssKiB, 0) / 1024
+      if (Date.now() > deadline) throw new Error(`${relays.length} relay processes under pid ${root}, expected ${expected}`)
+      await new Promise((r) => setTimeout(r, 200))
     }
+  } finally {
+    conns.forEach((c) => c.destroy())
   }
-  conns.forEach((c) => c.destroy())
-  return kib / 1024
 }
 
 function openAndAsk(socket: string): Promise<net.Socket> {
