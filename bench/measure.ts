@@ -65,40 +65,6 @@ export async function connectRequestClose(socket: string, n: number): Promise<nu
   return median(times)
 }
 
-/** A Unix socket that swallows `total` bytes per connection, then closes it. */
-export function sink(path: string, total: number): Promise<net.Server> {
-  const server = net.createServer((c) => {
-    let got = 0
-    c.on('data', (d: Buffer) => {
-      got += d.length
-      if (got >= total) c.end()
-    })
-    c.on('error', () => {})
-  })
-  return new Promise((resolve) => server.listen(path, () => resolve(server)))
-}
-
-/** Send `total` bytes into `socket`; MiB/s until the far side closes. */
-export async function sendThrough(socket: string, total: number): Promise<number> {
-  const s = await connect(socket)
-  const chunk = Buffer.alloc(256 * 1024, 0x5a)
-  const t0 = now()
-  await new Promise<void>((resolve) => {
-    let sent = 0
-    s.on('close', () => resolve())
-    s.on('error', () => {})
-    s.resume()
-    const pump = () => {
-      while (sent < total) {
-        sent += chunk.length
-        if (!s.write(chunk)) return void s.once('drain', pump)
-      }
-    }
-    pump()
-  })
-  return total / (1 << 20) / ((now() - t0) / 1000)
-}
-
 /** Median wall time of running a command to completion, `n` times. */
 export async function startupMs(cmd: string, args: string[], n: number, env: NodeJS.ProcessEnv): Promise<number> {
   const times: number[] = []
