@@ -23,6 +23,8 @@ export interface BenchResults {
   /** Newer runs: what the figures were measured on. */
   host?: BenchHost
   quick?: boolean
+  /** Newer runs with the Windows lab: `wine --version`. */
+  wine?: string
   rows: Row[]
 }
 

@@ -1,9 +1,11 @@
 /**
  * `npm run bench`: benchmarks, not tests. They print figures and never fail
  * on a timing (they do fail on a mistake, e.g. a baseline name that matches
- * no row). Results: bench/results/latest.{json,md,svg}.
+ * no row). Results: bench/results/latest.{json,md,svg} and the figures in
+ * README.md's performance section.
  * BENCH_QUICK=1 runs fewer repetitions (for a smoke run).
  */
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -11,6 +13,7 @@ import { builtExecutable, repoRoot } from '../lab/built.js'
 import { labStatus } from '../lab/winlab.js'
 import { type BenchHost, type BenchResults, writeChart } from './chart.js'
 import { benchLinux } from './linux.js'
+import { updateReadme } from './readme-figures.js'
 import { resultsMarkdown } from './results-markdown.js'
 import { Report } from './results-table.js'
 import { benchWine } from './wine.js'
@@ -29,7 +32,9 @@ async function main(): Promise<number> {
   })
 
   const lab = labStatus()
+  let wine: string | undefined
   if (lab.ready) {
+    wine = execFileSync(lab.env.wine64, ['--version'], { encoding: 'utf8' }).trim()
     await benchWine(report, lab.env, {
       exe: builtExecutable('win-x64'),
       linuxExe: builtExecutable('linux-x64'),
@@ -55,12 +60,14 @@ async function main(): Promise<number> {
     machine: `${host.cores} cores, ${host.memoryGiB} GiB, ${os.release()}`,
     host,
     quick,
+    ...(wine ? { wine } : {}),
     rows: report.rows,
   }
   fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(results, null, 2) + '\n')
   fs.writeFileSync(path.join(dir, 'latest.md'), resultsMarkdown(results))
   writeChart(path.join(dir, 'latest.json'), path.join(dir, 'latest.svg'))
-  process.stderr.write(`wrote ${path.relative(process.cwd(), dir)}/latest.{json,md,svg}\n`)
+  updateReadme(path.join(repoRoot, 'README.md'), path.join(dir, 'latest.json'))
+  process.stderr.write(`wrote ${path.relative(process.cwd(), dir)}/latest.{json,md,svg} and the figures in README.md\n`)
   return 0
 }
 
