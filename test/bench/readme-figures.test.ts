@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import type { BenchResults } from '../../bench/chart.js'
-import { BEGIN, END, performanceText, updateReadme, withFigures } from '../../bench/readme-figures.js'
+import { BEGIN, END, figure, performanceText, updateReadme, withFigures } from '../../bench/readme-figures.js'
 import { repoRoot } from '../../lab/built.js'
 
 const committed = () => JSON.parse(fs.readFileSync(path.join(repoRoot, 'bench', 'results', 'latest.json'), 'utf8')) as BenchResults
@@ -17,11 +17,17 @@ t.test('each figure comes from its row', async (t) => {
   const results = committed()
   const text = performanceText(results).replace(/\n/g, ' ')
   const value = (group: string, name: string) => results.rows.find((r) => r.group.startsWith(group) && r.name === name)?.value
-  t.match(text, `against ${value('connect + request + close (', 'socat + uds-relay')?.toFixed(1)} ms for a process per connection`)
-  t.match(text, `moves ${value('one-way throughput into a named pipe', 'npiperelay (Linux stdin -> Wine -> pipe)')?.toFixed(0)} MiB/s`)
+  t.match(text, `against ${figure(value('connect + request + close (', 'socat + uds-relay') ?? NaN)} ms for a process per connection`)
+  t.match(text, `moves ${figure(value('one-way throughput into a named pipe', 'npiperelay (Linux stdin -> Wine -> pipe)') ?? NaN)} MiB/s`)
   // Change one measurement: the text must follow it.
   const changed: BenchResults = { ...results, rows: results.rows.map((r) => (r.name === 'relay-listen, in-process' ? { ...r, value: 12.345 } : r)) }
   t.match(performanceText(changed).replace(/\n/g, ' '), '`relay-listen` in-process costs 12.3 ms per connection')
+})
+
+t.test('figures are quoted as prose quotes them', async (t) => {
+  t.equal(figure(291.5), '292')
+  t.equal(figure(47.68), '47.7')
+  t.equal(figure(0.597), '0.60')
 })
 
 t.test('a row the text needs and the JSON lacks is an error, not a blank', async (t) => {
