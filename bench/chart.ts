@@ -13,7 +13,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import type { Row } from './measure.js'
+import type { Row } from './results-table.js'
 
 /** What bench/run.ts writes to latest.json. */
 export interface BenchResults {
@@ -23,6 +23,8 @@ export interface BenchResults {
   /** Newer runs: what the figures were measured on. */
   host?: BenchHost
   quick?: boolean
+  /** Newer runs with the Windows lab: `wine --version`. */
+  wine?: string
   rows: Row[]
 }
 

@@ -15,28 +15,6 @@ export function median(xs: readonly number[]): number {
 
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6
 
-/** One line of the report. `baseline` names the row this one is compared with. */
-export interface Row {
-  group: string
-  name: string
-  value: number
-  unit: string
-  baseline?: string
-  /** value / baseline value (for times and memory: how many times the cost). */
-  ratio?: number
-}
-
-export class Report {
-  readonly rows: Row[] = []
-  add(group: string, name: string, value: number, unit: string, baseline?: string): Row {
-    const base = baseline ? this.rows.find((r) => r.group === group && r.name === baseline) : undefined
-    const row: Row = { group, name, value, unit, ...(base ? { baseline, ratio: value / base.value } : {}) }
-    this.rows.push(row)
-    process.stderr.write(`  ${group} | ${name}: ${value.toFixed(unit === 'MiB/s' ? 1 : 2)} ${unit}${row.ratio ? ` (x${row.ratio.toFixed(2)} of ${baseline})` : ''}\n`)
-    return row
-  }
-}
-
 const identities = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
 
 function connect(path: string): Promise<net.Socket> {
@@ -85,40 +63,6 @@ export async function connectRequestClose(socket: string, n: number): Promise<nu
     times.push(now() - t0)
   }
   return median(times)
-}
-
-/** A Unix socket that swallows `total` bytes per connection, then closes it. */
-export function sink(path: string, total: number): Promise<net.Server> {
-  const server = net.createServer((c) => {
-    let got = 0
-    c.on('data', (d: Buffer) => {
-      got += d.length
-      if (got >= total) c.end()
-    })
-    c.on('error', () => {})
-  })
-  return new Promise((resolve) => server.listen(path, () => resolve(server)))
-}
-
-/** Send `total` bytes into `socket`; MiB/s until the far side closes. */
-export async function sendThrough(socket: string, total: number): Promise<number> {
-  const s = await connect(socket)
-  const chunk = Buffer.alloc(256 * 1024, 0x5a)
-  const t0 = now()
-  await new Promise<void>((resolve) => {
-    let sent = 0
-    s.on('close', () => resolve())
-    s.on('error', () => {})
-    s.resume()
-    const pump = () => {
-      while (sent < total) {
-        sent += chunk.length
-        if (!s.write(chunk)) return void s.once('drain', pump)
-      }
-    }
-    pump()
-  })
-  return total / (1 << 20) / ((now() - t0) / 1000)
 }
 
 /** Median wall time of running a command to completion, `n` times. */

@@ -1,16 +1,21 @@
 /**
  * `npm run bench`: benchmarks, not tests. They print figures and never fail
- * on a timing. Results: bench/results/latest.json and latest.md.
+ * on a timing (they do fail on a mistake, e.g. a baseline name that matches
+ * no row). Results: bench/results/latest.{json,md,svg} and the figures in
+ * README.md's performance section.
  * BENCH_QUICK=1 runs fewer repetitions (for a smoke run).
  */
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { builtExecutable, repoRoot } from '../lab/built.js'
 import { labStatus } from '../lab/winlab.js'
-import { type BenchHost, describeMachine, writeChart } from './chart.js'
+import { type BenchHost, type BenchResults, writeChart } from './chart.js'
 import { benchLinux } from './linux.js'
-import { Report, type Row } from './measure.js'
+import { updateReadme } from './readme-figures.js'
+import { resultsMarkdown } from './results-markdown.js'
+import { Report } from './results-table.js'
 import { benchWine } from './wine.js'
 
 async function main(): Promise<number> {
@@ -27,7 +32,9 @@ async function main(): Promise<number> {
   })
 
   const lab = labStatus()
+  let wine: string | undefined
   if (lab.ready) {
+    wine = execFileSync(lab.env.wine64, ['--version'], { encoding: 'utf8' }).trim()
     await benchWine(report, lab.env, {
       exe: builtExecutable('win-x64'),
       linuxExe: builtExecutable('linux-x64'),
@@ -48,25 +55,20 @@ async function main(): Promise<number> {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.versions.node,
   }
-  const meta = { date: new Date().toISOString(), machine: `${host.cores} cores, ${host.memoryGiB} GiB, ${os.release()}`, host, quick }
-  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ ...meta, rows: report.rows }, null, 2) + '\n')
-  fs.writeFileSync(path.join(dir, 'latest.md'), markdown(meta, report.rows))
-  writeChart(path.join(dir, 'latest.json'), path.join(dir, 'latest.svg'))
-  process.stderr.write(`wrote ${path.relative(process.cwd(), dir)}/latest.{json,md,svg}\n`)
-  return 0
-}
-
-function markdown(meta: { date: string; machine: string; host: BenchHost }, rows: readonly Row[]): string {
-  const lines = [`Measured ${meta.date} on ${describeMachine(meta)}. Medians; ratio = value / baseline in the same run.`, '', '![ratios](latest.svg)', '']
-  for (const group of [...new Set(rows.map((r) => r.group))]) {
-    lines.push(`### ${group}`, '', '| | value | ratio |', '|---|---|---|')
-    for (const r of rows.filter((x) => x.group === group)) {
-      const v = r.unit === 'MiB/s' ? r.value.toFixed(1) : r.value.toFixed(2)
-      lines.push(`| ${r.name} | ${v} ${r.unit} | ${r.ratio ? `x${r.ratio.toFixed(2)} of ${r.baseline}` : 'baseline'} |`)
-    }
-    lines.push('')
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    machine: `${host.cores} cores, ${host.memoryGiB} GiB, ${os.release()}`,
+    host,
+    quick,
+    ...(wine ? { wine } : {}),
+    rows: report.rows,
   }
-  return lines.join('\n')
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(results, null, 2) + '\n')
+  fs.writeFileSync(path.join(dir, 'latest.md'), resultsMarkdown(results))
+  writeChart(path.join(dir, 'latest.json'), path.join(dir, 'latest.svg'))
+  updateReadme(path.join(repoRoot, 'README.md'), path.join(dir, 'latest.json'))
+  process.stderr.write(`wrote ${path.relative(process.cwd(), dir)}/latest.{json,md,svg} and the figures in README.md\n`)
+  return 0
 }
 
 main().then(

@@ -3,6 +3,7 @@
  * pageant-relay over both transports) against the real Pageant and against a
  * direct Wine client (node.exe talking to the pipe itself), in one run.
  */
+import { EventEmitter, once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -18,8 +19,11 @@ import {
   wineEnv,
   winPath,
 } from '../lab/winlab.js'
-import { type Report, connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
+import { connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
 import { relayListen, socat, stopAll } from './processes.js'
+import { readProcessTable, relayProcesses } from './relay-processes.js'
+import type { Report } from './results-table.js'
+import { type Transfer, mibPerSecond, pushThrough } from './throughput.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 // lib/bench/*.js at run time; the .cjs fixtures stay in the source tree.
@@ -55,7 +59,7 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
       'pageant-relay wmcopydata': path.join(dir, 'pr-wm.sock'),
     }
     const w = `EXEC:${lab.wine64} ${o.exe}`
-    await socat(socks.npiperelay, `${w} npiperelay -ei -s ${forward(pipe)}`, env)
+    const nprSocat = await socat(socks.npiperelay, `${w} npiperelay -ei -s ${forward(pipe)}`, env)
     await socat(socks['pageant-relay pipe'], `${w} pageant-relay --transport pipe`, env)
     await socat(socks['pageant-relay wmcopydata'], `${w} pageant-relay --transport wmcopydata`, env)
 
@@ -75,18 +79,21 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
     await relayListen(o.linuxExe, spawnSock, ['--', lab.wine64, o.exe, 'npiperelay', '-ei', '-s', forward(pipe)], env)
     report.add(g2, 'relay-listen spawn mode + npiperelay', await connectRequestClose(spawnSock, o.connections), 'ms', 'direct Wine client (no process start)')
     const muxSock = path.join(dir, 'mux.sock')
-    await relayListen(o.linuxExe, muxSock, ['--mux', '--', lab.wine64, o.exe, 'mux', 'pageant-relay', '--transport', 'pipe'], env)
+    const muxListener = await relayListen(o.linuxExe, muxSock, ['--mux', '--', lab.wine64, o.exe, 'mux', 'pageant-relay', '--transport', 'pipe'], env)
     await connectRequestClose(muxSock, 1) // starts the mux
     report.add(g2, 'relay-listen --mux + pageant-relay pipe', await connectRequestClose(muxSock, o.connections), 'ms', 'direct Wine client (no process start)')
     report.add(g1, 'relay-listen --mux + pageant-relay pipe', await perRequest(muxSock, o.requests), 'ms', 'direct Wine client')
 
     const g4 = 'memory of 16 open connections (Wine, sum of relay processes)'
-    report.add(g4, 'socat + npiperelay (16 processes)', await memoryOfOpenConnections(socks.npiperelay, o.exe), 'MiB')
-    report.add(g4, 'relay-listen --mux (1 process)', await memoryOfOpenConnections(muxSock, o.exe), 'MiB', 'socat + npiperelay (16 processes)')
+    report.add(g4, 'socat + npiperelay (16 processes)', await memoryOfOpenConnections(socks.npiperelay, nprSocat.pid!, o.exe, 16), 'MiB')
+    report.add(g4, 'relay-listen --mux (1 process)', await memoryOfOpenConnections(muxSock, muxListener.pid!, o.exe, 1), 'MiB', 'socat + npiperelay (16 processes)')
 
     const total = o.throughputMiB << 20
     const g3 = `one-way throughput into a named pipe (${o.throughputMiB} MiB, Wine)`
-    report.add(g3, 'direct Wine client', await direct(lab, { PIPE: await pipeSink(lab, total), MODE: 'send', TOTAL: String(total) }), 'MiB/s')
+    // Both rows timed by the sink, from its accept to the last byte: npiperelay's Wine start-up is not in it.
+    const directSink = await pipeSink(lab, total)
+    await direct(lab, { PIPE: directSink.pipe, MODE: 'send', TOTAL: String(total) })
+    report.add(g3, 'direct Wine client', mibPerSecond(await directSink.transfer), 'MiB/s')
     const relayed = await relayThroughput(lab, o.exe, await pipeSink(lab, total), total)
     report.add(g3, 'npiperelay (Linux stdin -> Wine -> pipe)', relayed.mibs, 'MiB/s', 'direct Wine client')
     report.add('peak RSS (Wine)', 'npiperelay moving data', relayed.peakMiB, 'MiB')
@@ -97,21 +104,25 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
   }
 }
 
-/** Open 16 connections, ask once on each, and sum the resident memory of every process running `exe`. */
-async function memoryOfOpenConnections(socket: string, exe: string): Promise<number> {
-  const conns = await Promise.all(Array.from({ length: 16 }, () => openAndAsk(socket)))
-  await new Promise((r) => setTimeout(r, 500))
-  let kib = 0
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.basename(exe))) continue
-      kib += Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
-    } catch {
-      // gone
+/**
+ * Open `n` connections, ask once on each, and sum the resident memory of the
+ * relay processes under `root` (socat or the listener), once there are
+ * exactly `expected` of them: relays of earlier connections may still be on
+ * their way out.
+ */
+async function memoryOfOpenConnections(socket: string, root: number, exe: string, expected: number, n = 16): Promise<number> {
+  const conns = await Promise.all(Array.from({ length: n }, () => openAndAsk(socket)))
+  try {
+    const deadline = Date.now() + 15_000
+    for (;;) {
+      const relays = relayProcesses(readProcessTable(), root, path.basename(exe))
+      if (relays.length === expected) return relays.reduce((kib, p) => kib + p.rssKiB, 0) / 1024
+      if (Date.now() > deadline) throw new Error(`${relays.length} relay processes under pid ${root}, expected ${expected}`)
+      await new Promise((r) => setTimeout(r, 200))
     }
+  } finally {
+    conns.forEach((c) => c.destroy())
   }
-  conns.forEach((c) => c.destroy())
-  return kib / 1024
 }
 
 function openAndAsk(socket: string): Promise<net.Socket> {
@@ -122,31 +133,49 @@ function openAndAsk(socket: string): Promise<net.Socket> {
   })
 }
 
-/** A node.exe pipe server that swallows `total` bytes per connection; resolves to its pipe name. */
-async function pipeSink(lab: LabEnv, total: number): Promise<string> {
+/** bench/fixtures/pipe-sink.cjs under Wine, swallowing `total` bytes per connection: its pipe name and its first full transfer. */
+async function pipeSink(lab: LabEnv, total: number): Promise<{ pipe: string; transfer: Promise<Transfer> }> {
   const pipe = uniquePipeName('bench')
-  const child = spawnWine(lab, lab.nodeExe, [winPath(source('lab/fixtures/echo-pipe-server.cjs'))], {
+  const child = spawnWine(lab, lab.nodeExe, [winPath(source('bench/fixtures/pipe-sink.cjs'))], {
     stdio: ['ignore', 'pipe', 'ignore'],
-    env: { PIPE: pipe, MODE: 'sink-total', TOTAL: String(total) },
+    env: { PIPE: pipe, TOTAL: String(total) },
   })
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve())
-    child.once('exit', () => reject(new Error('pipe sink exited')))
+  const lines: string[] = []
+  const said = new EventEmitter()
+  let partial = ''
+  child.stdout?.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n')
+    partial = parts.pop() ?? ''
+    lines.push(...parts)
+    said.emit('lines')
   })
-  return pipe
+  const exited = once(child, 'exit').then(() => {
+    throw new Error(`pipe sink exited; it said: ${lines.join(' | ')}`)
+  })
+  exited.catch(() => {}) // only a failure while someone waits for a line
+  const waitFor = async (match: (line: string) => boolean): Promise<string> => {
+    for (;;) {
+      const found = lines.find(match)
+      if (found !== undefined) return found
+      await Promise.race([once(said, 'lines'), exited])
+    }
+  }
+  await waitFor((l) => l === 'ready')
+  const transfer = waitFor((l) => l.startsWith('{')).then((l) => {
+    const t = JSON.parse(l) as Partial<Transfer> & { short?: number }
+    if (t.short !== undefined) throw new Error(`the pipe sink got ${t.short} of ${total} bytes before the connection closed`)
+    child.kill()
+    return t as Transfer
+  })
+  transfer.catch(() => {}) // awaited by the caller; not an unhandled rejection meanwhile
+  return { pipe, transfer }
 }
 
-async function relayThroughput(lab: LabEnv, exe: string, pipe: string, total: number): Promise<{ mibs: number; peakMiB: number }> {
-  const child = spawnWine(lab, exe, ['npiperelay', forward(pipe)], { stdio: ['pipe', 'ignore', 'ignore'] })
+async function relayThroughput(lab: LabEnv, exe: string, sink: { pipe: string; transfer: Promise<Transfer> }, total: number): Promise<{ mibs: number; peakMiB: number }> {
+  const child = spawnWine(lab, exe, ['npiperelay', forward(sink.pipe)], { stdio: ['pipe', 'ignore', 'ignore'] })
   const stop = watchPeakRss(child.pid!)
-  const chunk = Buffer.alloc(256 * 1024, 7)
-  const t0 = now()
-  for (let sent = 0; sent < total; sent += chunk.length) {
-    if (!child.stdin!.write(chunk)) await new Promise((r) => child.stdin!.once('drain', r))
-  }
-  await new Promise((r) => child.once('exit', r))
-  const seconds = (now() - t0) / 1000
-  return { mibs: total / (1 << 20) / seconds, peakMiB: stop() }
+  const transfer = await pushThrough(child, total, sink.transfer)
+  return { mibs: mibPerSecond(transfer), peakMiB: stop() }
 }
 
 /** What a relay written as a plain Node script costs per connection: node.exe start + connect + request. */
