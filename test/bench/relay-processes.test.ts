@@ -44,11 +44,20 @@ t.test('read from /proc: relays socat started for three connections, not a copy 
   const front = path.join(dir, 'front.sock')
   const socat = spawnDaemon(t, 'socat', [`UNIX-LISTEN:${front},fork`, `EXEC:${exe} uds-relay ${target}`])
   const stranger = spawnDaemon(t, exe, ['uds-relay', target], { stdio: ['pipe', 'ignore', 'ignore'] })
+  // socat's file exists a moment before it listens: each client retries until it is in.
+  const connect = async (): Promise<net.Socket> => {
+    for (let tries = 0; ; tries++) {
+      const c = await new Promise<net.Socket | undefined>((resolve) => {
+        const s = net.connect(front, () => resolve(s))
+        s.once('error', () => resolve(undefined))
+      })
+      if (c) return c
+      if (tries > 100) throw new Error(`socat never listened on ${front}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
   await waitFor(() => fs.existsSync(front), 'socat to listen')
-  const clients = await Promise.all([0, 1, 2].map(() => new Promise<net.Socket>((resolve, reject) => {
-    const c = net.connect(front, () => resolve(c))
-    c.once('error', reject)
-  })))
+  const clients = await Promise.all([0, 1, 2].map(connect))
   t.teardown(() => clients.forEach((c) => c.destroy()))
   await waitFor(() => relayProcesses(readProcessTable(), socat.pid!, path.basename(exe)).length >= 3, 'three relays under socat')
   const relays = relayProcesses(readProcessTable(), socat.pid!, path.basename(exe))
