@@ -8,7 +8,8 @@ import t, { type Test } from 'tap'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
 import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startListener } from '../../fixtures/listener.js'
-import { run, sshAdd, startAgent, startSshd, waitFor } from '../../fixtures/openssh.js'
+import { AGENT_TOOLS, SSHD_TOOLS, run, sshAdd, startAgent, startSshd, waitFor } from '../../fixtures/openssh.js'
+import { needs } from '../../../lab/prerequisites.js'
 
 /** The built executable, an ssh-agent, and relay-listen --mux in front of it. */
 async function muxInFrontOfAgent(t: Test) {
@@ -22,7 +23,7 @@ async function muxInFrontOfAgent(t: Test) {
 
 const muxPid = (log: string) => [...log.matchAll(/mux process (\d+) ready/g)].map((m) => Number(m[1]))
 
-t.test('ssh-add, ssh login and 64 x 200 parallel requests through one mux process', async (t) => {
+t.test('ssh-add, ssh login and 64 x 200 parallel requests through one mux process', needs(t, [...AGENT_TOOLS, ...SSHD_TOOLS]), async (t) => {
   const { dir, agent, sock, l } = await muxInFrontOfAgent(t)
   t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
   const sshd = await startSshd(t, dir, agent.publicKey)
@@ -33,7 +34,7 @@ t.test('ssh-add, ssh login and 64 x 200 parallel requests through one mux proces
   t.equal(muxPid(l.log()).length, 1, 'one mux process served every connection')
 })
 
-t.test('mux killed mid-load: its clients fail fast, the next connection restarts it', async (t) => {
+t.test('mux killed mid-load: its clients fail fast, the next connection restarts it', needs(t, AGENT_TOOLS), async (t) => {
   const { agent, sock, l } = await muxInFrontOfAgent(t)
   t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
   const [first] = muxPid(l.log())
