@@ -57,7 +57,7 @@ function installed(program: string): boolean {
 
 /** The tools among `names` that are not installed. */
 export function missingTools(names: readonly string[]): Tool[] {
-  const wanted = names.map((name) => {
+  const wanted = [...new Set(names)].map((name) => {
     toolPath(name)
     return tools().get(name) as Tool
   })
