@@ -20,7 +20,12 @@ if ((EUID != 0)); then
   SUDO=(sudo)
 fi
 
-present() { if [[ $1 == /* ]]; then [[ -x $1 ]]; else command -v "$1" >/dev/null; fi; }
+# An executable file at that path, or on PATH.
+present() {
+  local file=$1
+  [[ $file == /* ]] || file=$(type -P "$file") || return 1
+  [[ -f $file && -x $file ]]
+}
 
 missing=()
 while read -r program package _; do
