@@ -3,7 +3,6 @@
 //
 // The lab is built by `bash lab/provision.sh`; this module only reads
 // `$RELAYKIT_LAB/lab.env` (default ~/.cache/relaykit-lab) and runs things.
-// Background facts and pitfalls: /work/shared/WINLAB.md.
 //
 // Process hygiene: every process started here is tracked. It is killed when
 // the test passed as `t` ends, when the test that called requireLab() ends,
@@ -247,7 +246,7 @@ export function uniquePipeName(tag = 'test'): string {
  * would obey NODE_OPTIONS (tap puts `--import=file:///...` loaders there) and
  * NODE_V8_COVERAGE (coverage files with Windows paths in tap's coverage dir),
  * and a warning about e.g. NODE_EXTRA_CA_CERTS goes to process.stderr, which
- * throws EBADF when stderr is a Unix pipe (WINLAB.md pitfall 1).
+ * throws EBADF when stderr is a Unix pipe (libuv cannot use one under Wine).
  * WINESERVER is dropped too: the wine loader would use it to auto-start a
  * server through Debian's wrapper, which forces -p0.
  * Inside tap, child_process itself puts NODE_OPTIONS back (see ENV_BIN
@@ -564,7 +563,7 @@ function installExitHook(): void {
  * lab's environment. The process is tracked (see the top of this file).
  *
  * stdio caveats: Windows node.exe cannot use a Unix pipe as stdout/stderr
- * through process.stdout/console (EBADF, WINLAB.md pitfall 1); use runWine()
+ * through process.stdout/console (libuv: EBADF); use runWine()
  * (files) or have the script write with fs on fd 1. A windowed program (e.g.
  * Pageant) makes Wine start `explorer.exe /desktop`, which inherits its stderr
  * and keeps it open ~1 s after the program is gone: wait for 'exit', not

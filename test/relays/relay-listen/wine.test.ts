@@ -21,7 +21,7 @@ if (lab) {
     const logFile = path.join(shortTempDir(t), 'listen.log')
     const fd = fs.openSync(logFile, 'w')
     // A file for stderr: the listener loads koffi, and under Wine a pipe there
-    // would garble its exit (see WINLAB.md).
+    // would garble its exit ("Failed to sync '<stdout>'", exit code 9).
     spawnWine(lab, builtExecutable('win-x64'), ['relay-listen', '-v', pipe.replace(/\\/g, '/'), '--', 'pageant-relay'], {
       stdio: ['ignore', 'ignore', fd],
       t,

@@ -69,7 +69,7 @@ function jsonLines(child: ChildProcess, into: Event[], notify: () => void): void
  * Start pipe-server-host.mjs on `pipe`; resolves once it reported "ready" or
  * "listen-error". Its stderr is a file: once koffi is loaded, node.exe's exit
  * under Wine reports "Failed to sync '<stdout>'" when stdout is a pipe, and
- * with stderr a pipe as well the exit code becomes 9 (WINLAB.md pitfall 8).
+ * with stderr a pipe as well the exit code becomes 9.
  */
 async function startHost(t: Test, lab: LabEnv, pipe: string, env: Record<string, string> = {}): Promise<Host> {
   scratch ??= fs.mkdtempSync(path.join(os.tmpdir(), 'relaykit-pipe-server-'))
