@@ -16,7 +16,8 @@ import { isClosedByPeer, messageOf } from './relay-error.js'
  * | stdin EOF with `exitOnStdinEof` (`-ei`), any channel | no half-close; settle, ending as soon as no answer is outstanding | 0 |
  * | channel EOF or closed by the peer | flush what it sent to stdout, end stdout; stdin is not waited for, the channel can take no more | 0 |
  * | stdout closed by the reader (EPIPE) | the client left: stop | 0 |
- * | read error on stdin, any other channel error | report it | 1 |
+ * | stdin reset by the client (ECONNRESET: a socket client that left with answers unread) | the client left: stop | 0 |
+ * | any other read error on stdin, any other channel error | report it | 1 |
  * | `requestTimeoutMs` passed with a request outstanding and no byte back | report, end the connection | 6 |
  *
  * Settling, for channels without half-close: the peer tools either exit at
@@ -199,6 +200,11 @@ export function pump(
       else if (settles) settle()
     })
     stdin.on('error', (err) => {
+      // When stdin is the client's socket (relay-listen in-process, socat's
+      // socketpair), a client that goes away with answers still unread
+      // resets it: the same departure as EPIPE on stdout, seen from the
+      // reading side first.
+      if (isClosedByPeer(err)) return finish(ExitCode.OK, `stdin closed by the client (${messageOf(err)})`)
       log.error(`reading stdin failed: ${messageOf(err)}`)
       finish(ExitCode.ERROR, 'stdin failed')
     })

@@ -18,6 +18,7 @@ import {
   uniquePipeName,
   winPath,
 } from '../../lab/winlab.js';
+import { needs } from '../../lab/prerequisites.js';
 
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -33,7 +34,7 @@ if (lab) {
     t.equal(r.stdout.trim(), 'v22.23.2');
   });
 
-  t.test('Linux ssh-add lists the key through socat, a node.exe relay and Pageant', async (t) => {
+  t.test('Linux ssh-add lists the key through socat, a node.exe relay and Pageant', needs(t, ['socat', 'ssh-add', 'ssh-keygen']), async (t) => {
     const pageant = await startPageant(lab, [ppk], { t });
     t.match(pageant.pipeName, /^\\\\\.\\pipe\\pageant\.[^.]+\.[0-9a-f]{64}$/, 'pipe name from --openssh-config');
     t.match(fs.readFileSync(pageant.opensshConfigPath, 'utf8'), /^IdentityAgent \S+\r\n$/, 'config has CRLF ending');

@@ -6,7 +6,7 @@
  * limit + 1 and 2^32 - 1. No crash, no hang, nothing lost, memory bounded.
  */
 import { Duplex, PassThrough, Readable } from 'node:stream'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   AGENT_FAILURE,
   AGENT_FAILURE_FRAME,
@@ -26,13 +26,44 @@ import { pump } from '../../shared/pump.js'
 import { recordFigures } from '../../lab/figures.js'
 import { type Random, seededRandom } from '../fixtures/random.js'
 
-const CASES = Number(process.env.RELAYKIT_FUZZ_CASES ?? 2000)
+/** RELAYKIT_FUZZ_CASES, default 2000; anything but a whole number >= 1 is a mistake, not "run nothing". */
+function fuzzCases(value = process.env.RELAYKIT_FUZZ_CASES): number {
+  if (value === undefined) return 2000
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new Error(`RELAYKIT_FUZZ_CASES must be a whole number >= 1, not ${JSON.stringify(value)}`)
+  }
+  return n
+}
+
+const CASES = fuzzCases()
 const silent = () => createLog(new PassThrough(), 'fuzz', false)
+
+/**
+ * What went wrong in a loop of cases, asserted once at the end: the
+ * assertion fails when any case did, and shows the first few.
+ */
+function problems(t: Test) {
+  const found: string[] = []
+  return {
+    add: (what: string) => void found.push(what),
+    assertNone: (summary: string) => t.same(found.slice(0, 5), [], `${summary}: ${found.length} case(s) wrong`),
+  }
+}
 
 /** A random valid message of at most `max` bytes after the length field. */
 function randomFrame(r: Random, max: number): Buffer {
   const size = r.next() < 0.1 ? r.pick([1, max]) : r.int(1, Math.min(max, 2048))
   return encodeFrame(r.int(0, 255), r.bytes(size - 1))
+}
+
+function throwsFrameError(fn: () => unknown): boolean {
+  try {
+    fn()
+    return false
+  } catch (err) {
+    return err instanceof FrameError
+  }
 }
 
 /** A header claiming `length`, then up to 64 bytes of whatever. */
@@ -44,6 +75,7 @@ function header(length: number, r: Random): Buffer {
 
 t.test('frame parser: random valid streams in random chunks come out whole and in order', async (t) => {
   const r = seededRandom(t)
+  const wrong = problems(t)
   let frames = 0
   for (let c = 0; c < CASES; c++) {
     const maxLength = r.pick([1, 2, 17, 300, AGENT_MAX_LEN])
@@ -52,19 +84,20 @@ t.test('frame parser: random valid streams in random chunks come out whole and i
     const got: AgentFrame[] = []
     for (const chunk of r.chunks(Buffer.concat(sent), r.pick([1, 3, 64, 100_000]))) {
       got.push(...parser.push(chunk))
-      if (parser.buffered > maxLength + HEADER_LEN - 1) t.fail(`case ${c}: holds ${parser.buffered} bytes`)
+      if (parser.buffered > maxLength + HEADER_LEN - 1) wrong.add(`case ${c}: holds ${parser.buffered} bytes`)
     }
     if (got.length !== sent.length || got.some((f, i) => !f.bytes.equals(sent[i] as Buffer) || f.type !== sent[i]?.[HEADER_LEN])) {
-      t.fail(`case ${c}: frames differ`)
+      wrong.add(`case ${c}: ${got.length} frames out, ${sent.length} in, or their bytes differ`)
     }
     frames += got.length
   }
-  t.pass(`${CASES} streams, ${frames} messages, all intact`)
+  wrong.assertNone(`${CASES} streams, ${frames} messages, all intact`)
   recordFigures('fuzz', { 'frame parser: valid streams': CASES, 'frame parser: messages checked': frames })
 })
 
 t.test('frame parser: random bytes never crash, never exceed the bound, fail once and stay failed', async (t) => {
   const r = seededRandom(t)
+  const wrong = problems(t)
   let failures = 0
   for (let c = 0; c < CASES; c++) {
     const maxLength = r.pick([1, 5, 300, AGENT_MAX_LEN])
@@ -76,7 +109,7 @@ t.test('frame parser: random bytes never crash, never exceed the bound, fail onc
       try {
         for (const f of parser.push(chunk)) {
           if (f.length < 1 || f.length > maxLength || !f.bytes.equals(input.subarray(taken, taken + f.bytes.length))) {
-            t.fail(`case ${c}: bad message`)
+            wrong.add(`case ${c}: a message that is not the input's next bytes, or out of bounds`)
           }
           taken += f.bytes.length
         }
@@ -84,14 +117,14 @@ t.test('frame parser: random bytes never crash, never exceed the bound, fail onc
         if (!(err instanceof FrameError)) throw err
         for (const f of err.complete) taken += f.bytes.length
         failed = true
-        t.throws(() => parser.push(Buffer.from([0])), FrameError, 'unusable after failing')
+        if (!throwsFrameError(() => parser.push(Buffer.from([0])))) wrong.add(`case ${c}: usable again after failing`)
         break
       }
-      if (parser.buffered > maxLength + HEADER_LEN - 1) t.fail(`case ${c}: holds ${parser.buffered} bytes`)
+      if (parser.buffered > maxLength + HEADER_LEN - 1) wrong.add(`case ${c}: holds ${parser.buffered} bytes`)
     }
     if (failed) failures++
   }
-  t.pass(`${CASES} random inputs, ${failures} rejected as malformed, none crashed`)
+  wrong.assertNone(`${CASES} random inputs, ${failures} rejected as malformed, none crashed`)
   recordFigures('fuzz', { 'frame parser: random byte inputs': CASES })
 })
 
@@ -127,25 +160,37 @@ t.test('frame parser: the lengths that matter, split at every byte', async (t) =
   recordFigures('fuzz', { 'frame parser: edge lengths x splits': checked })
 })
 
-/** A channel that answers each whole agent message after a random pause. */
-/** A query that answers with `answer`, or now and then fails; `failed` counts the failures. */
+interface AgentCall {
+  /** The request as the agent received it. */
+  request: Buffer
+  /** What the agent answered; undefined if it failed instead. */
+  answer?: Buffer
+}
+
+/**
+ * A channel that answers each whole agent message after a random pause, or
+ * (one time in 20) fails; `calls` records what it was asked and answered,
+ * so the relay's output can be compared with what the agent itself said.
+ */
 function fakeAgent(r: Random, answer: (f: AgentFrame) => Buffer) {
+  const calls: AgentCall[] = []
   const query = async (request: AgentFrame) => {
+    const call: AgentCall = { request: Buffer.from(request.bytes) }
+    calls.push(call)
     if (r.next() < 0.3) await new Promise((res) => setImmediate(res))
-    if (r.next() < 0.05) {
-      query.failed++
-      throw new Error('the agent went away')
-    }
-    return frameOf(answer(request))
+    if (r.next() < 0.05) throw new Error('the agent went away')
+    call.answer = answer(request)
+    return frameOf(call.answer)
   }
-  query.failed = 0
-  return query
+  return { calls, query }
 }
 
 t.test('agent relay stdin: random messages, chunks and garbage; answers in order, exit 0 or 5', async (t) => {
   const r = seededRandom(t)
+  const wrong = problems(t)
   const cases = Math.ceil(CASES / 4)
   let requests = 0
+  let failedByAgent = 0
   for (let c = 0; c < cases; c++) {
     const sent = Array.from({ length: r.int(0, 10) }, () => randomFrame(r, 4096))
     const garbage = r.next() < 0.3
@@ -154,23 +199,33 @@ t.test('agent relay stdin: random messages, chunks and garbage; answers in order
     const stdout = new PassThrough()
     const out: Buffer[] = []
     stdout.on('data', (d: Buffer) => out.push(d))
-    const query = fakeAgent(r, (f) => encodeFrame(f.type ^ 0xff, f.bytes.subarray(HEADER_LEN + 1, HEADER_LEN + 9)))
-    const result = relayAgent({ stdin, stdout }, query, { log: silent(), maxQueued: r.int(1, 8) })
+    const agent = fakeAgent(r, (f) => encodeFrame(f.type ^ 0xff, f.bytes.subarray(HEADER_LEN + 1, HEADER_LEN + 9)))
+    const result = relayAgent({ stdin, stdout }, agent.query, { log: silent(), maxQueued: r.int(1, 8) })
     for (const chunk of r.chunks(Buffer.concat([...sent, tail]), r.pick([1, 5, 333, 10_000]))) stdin.write(chunk)
     stdin.end()
     const code = await result
-    // A failed query is answered FAILURE and reported in the exit code, unless the input was garbage.
-    if (code !== (garbage ? ExitCode.PROTOCOL : query.failed ? ExitCode.ERROR : ExitCode.OK)) t.fail(`case ${c}: exit ${code}`)
+    // A request the agent failed is answered FAILURE, and the session's exit code says so (1: no code of its own).
+    const agentFailed = agent.calls.some((call) => call.answer === undefined)
+    if (code !== (garbage ? ExitCode.PROTOCOL : agentFailed ? ExitCode.ERROR : ExitCode.OK)) wrong.add(`case ${c}: exit ${code}`)
+    // Each request reached the agent once, intact and in order; each answer
+    // is the agent's own, and FAILURE exactly where the agent failed.
+    const { calls } = agent
+    if (calls.length !== sent.length || calls.some((call, i) => !call.request.equals(sent[i] as Buffer))) {
+      wrong.add(`case ${c}: the agent was asked ${calls.length} request(s), not the ${sent.length} sent, or not as sent`)
+    }
     const answers = new FrameParser().push(Buffer.concat(out))
-    if (answers.length !== sent.length) t.fail(`case ${c}: ${answers.length} answers to ${sent.length} requests`)
+    if (answers.length !== sent.length) wrong.add(`case ${c}: ${answers.length} answers to ${sent.length} requests`)
     answers.forEach((a, i) => {
-      const req = sent[i] as Buffer
-      const expected = encodeFrame((req[HEADER_LEN] as number) ^ 0xff, req.subarray(HEADER_LEN + 1, HEADER_LEN + 9))
-      if (!a.bytes.equals(expected) && !a.bytes.equals(AGENT_FAILURE_FRAME)) t.fail(`case ${c}: answer ${i} is wrong`)
+      const expected = calls[i]?.answer ?? AGENT_FAILURE_FRAME
+      if (!a.bytes.equals(expected)) wrong.add(`case ${c}: answer ${i} is not what the agent answered`)
     })
     requests += sent.length
+    failedByAgent += calls.filter((call) => call.answer === undefined).length
   }
-  t.pass(`${cases} sessions, ${requests} requests, every one answered in order`)
+  wrong.assertNone(`${cases} sessions, ${requests} requests (${failedByAgent} failed by the agent), each answered with the agent's answer, in order`)
+  // The comparison covered both kinds of answer (with fewer than 200
+  // requests, RELAYKIT_FUZZ_CASES below ~80, none may have failed by chance).
+  t.ok(failedByAgent < requests / 5 && (requests < 200 || failedByAgent > 0), `the agent failed some requests, not most (${failedByAgent} of ${requests})`)
   recordFigures('fuzz', { 'agent relay: sessions': cases, 'agent relay: requests': requests })
 })
 
@@ -192,6 +247,7 @@ t.test('agent relay: a length of 2^32 - 1 followed by 64 MiB is refused at once,
 
 t.test('byte pump: random data in random chunks through an echoing channel arrives byte-exact', async (t) => {
   const r = seededRandom(t)
+  const wrong = problems(t)
   const cases = Math.ceil(CASES / 10)
   let bytes = 0
   for (let c = 0; c < cases; c++) {
@@ -219,21 +275,23 @@ t.test('byte pump: random data in random chunks through an echoing channel arriv
       if (!stdin.write(chunk)) await new Promise((res) => stdin.once('drain', res))
     }
     stdin.end()
-    if ((await result) !== ExitCode.OK || !Buffer.concat(out).equals(data)) t.fail(`case ${c}: stream differs`)
+    const code = await result
+    if (code !== ExitCode.OK || !Buffer.concat(out).equals(data)) wrong.add(`case ${c}: exit ${code}, ${Buffer.concat(out).length} of ${data.length} bytes, or different ones`)
     bytes += data.length
   }
-  t.pass(`${cases} streams, ${bytes} bytes, all byte-exact`)
+  wrong.assertNone(`${cases} streams, ${bytes} bytes, all byte-exact`)
   recordFigures('fuzz', { 'byte pump: streams': cases })
 })
 
 t.test('mux parser: random bytes and random splits of valid frames', async (t) => {
   const r = seededRandom(t)
+  const wrong = problems(t)
   for (let c = 0; c < CASES; c++) {
     const parser = new MuxParser()
     try {
       for (const chunk of r.chunks(r.bytes(r.int(0, 2048)), 300)) parser.push(chunk)
     } catch (err) {
-      if (!(err instanceof MuxFramingError)) t.fail(`case ${c}: ${String(err)}`)
+      if (!(err instanceof MuxFramingError)) wrong.add(`random case ${c}: ${String(err)}`)
     }
   }
   for (let c = 0; c < CASES; c++) {
@@ -243,12 +301,12 @@ t.test('mux parser: random bytes and random splits of valid frames', async (t) =
     const parser = new MuxParser()
     const got = r.chunks(Buffer.concat(frames), 4096).flatMap((chunk) => parser.push(chunk))
     const again = got.map((f) => encodeMuxFrame(f.type, f.id, f.payload))
-    if (again.length !== frames.length || again.some((b, i) => !b.equals(frames[i] as Buffer))) t.fail(`case ${c}: frames differ`)
+    if (again.length !== frames.length || again.some((b, i) => !b.equals(frames[i] as Buffer))) wrong.add(`valid case ${c}: frames differ`)
   }
   const over = Buffer.alloc(MUX_HEADER_LEN)
   over.writeUInt32BE(2 ** 32 - 1, 5)
   over[0] = 2
   t.throws(() => new MuxParser().push(over), MuxFramingError, 'a payload of 2^32 - 1 is refused from the header alone')
-  t.pass(`${2 * CASES} mux inputs`)
+  wrong.assertNone(`${CASES} random and ${CASES} valid mux inputs`)
   recordFigures('fuzz', { 'mux parser: inputs': 2 * CASES })
 })

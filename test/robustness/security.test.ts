@@ -4,6 +4,7 @@
  * or the signature, in any encoding; the socket a listener creates and the
  * mapping pageant-relay hands to Pageant are private to the user.
  */
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -13,7 +14,8 @@ import { parseSddl } from '../../shared/win32/security.js'
 import { builtExecutable, isolatedLinuxExecutable, repoRoot } from '../../lab/built.js'
 import { recordFigures } from '../../lab/figures.js'
 import { startListener } from '../fixtures/listener.js'
-import { startAgent, waitFor } from '../fixtures/openssh.js'
+import { AGENT_TOOLS, startAgent, waitFor } from '../fixtures/openssh.js'
+import { needs } from '../../lab/prerequisites.js'
 import { startRelay } from '../fixtures/relay-process.js'
 import { shortTempDir } from '../../lab/temp-dir.js'
 import { wineSocat } from '../fixtures/wine-relay.js'
@@ -53,22 +55,65 @@ async function signThrough(socket: string, data: Buffer): Promise<{ blob: Buffer
   return { blob, signature }
 }
 
-/** The log holds none of `secrets`: raw, hex (either case) or base64 (whole, or any 24-byte stretch). */
-function assertNoSecrets(t: Test, log: Buffer, secrets: Record<string, Buffer>, where: string) {
-  const text = log.toString('latin1')
-  let searched = 0
-  for (const [name, secret] of Object.entries(secrets)) {
-    const forms: string[] = [secret.toString('latin1'), secret.toString('hex'), secret.toString('hex').toUpperCase(), secret.toString('base64')]
-    // A base64 encoding of any 3-byte-aligned stretch shows up in a longer encoding too.
-    for (let at = 0; at + 24 <= secret.length; at += 3) forms.push(secret.subarray(at, at + 24).toString('base64'))
-    const found = forms.filter((f) => text.includes(f))
-    t.same(found, [], `${where}: no ${name} bytes in the log (${forms.length} forms searched)`)
-    searched += forms.length
-  }
-  recordFigures('security', { 'verbose logs searched for key material': 1, 'encodings searched': searched, 'secrets found': t.lists.fail.filter((r) => r.name.startsWith(`${where}: no `)).length })
+/**
+ * The ways `secret` could show in a log: raw, hex (either case), base64 of
+ * the whole, and base64 of every 24-byte stretch at every offset. A log
+ * that base64-encodes a longer buffer holding the secret at position p
+ * contains the encoding of each stretch that starts a multiple of 3 bytes
+ * after the buffer's start, so which offsets of the secret show depends on
+ * p: searching every offset finds it whatever p is.
+ */
+function secretForms(secret: Buffer): string[] {
+  const forms = [secret.toString('latin1'), secret.toString('hex'), secret.toString('hex').toUpperCase(), secret.toString('base64')]
+  for (let at = 0; at + 24 <= secret.length; at++) forms.push(secret.subarray(at, at + 24).toString('base64'))
+  return forms
 }
 
-t.test('Linux: verbose relays signing through ssh-agent log no key, data or signature', async (t) => {
+/** `name: form` for every form of every secret that `log` holds. */
+function findSecrets(log: Buffer, secrets: Record<string, Buffer>): { found: string[]; searched: number } {
+  const text = log.toString('latin1')
+  const found: string[] = []
+  let searched = 0
+  for (const [name, secret] of Object.entries(secrets)) {
+    const forms = secretForms(secret)
+    searched += forms.length
+    for (const form of forms) if (text.includes(form)) found.push(`${name}: ${JSON.stringify(form)}`)
+  }
+  return { found, searched }
+}
+
+/** The log holds none of `secrets` in any of the forms above. */
+function assertNoSecrets(t: Test, log: Buffer, secrets: Record<string, Buffer>, where: string) {
+  const { found, searched } = findSecrets(log, secrets)
+  t.same(found, [], `${where}: no key, data or signature bytes in the log (${searched} forms searched)`)
+  recordFigures('security', { 'verbose logs searched for key material': 1, 'encodings searched': searched, 'secrets found': found.length })
+}
+
+t.test('the search finds a planted secret in every encoding, at every alignment, and nothing in a clean log', async (t) => {
+  const secret = randomBytes(64)
+  const filler = Buffer.from('uds-relay: -> SSH_AGENTC_SIGN_REQUEST (153 bytes)\n')
+  const misses: string[] = []
+  for (let before = 0; before < 6; before++) {
+    // The secret inside a longer buffer that a careless log encodes whole.
+    const around = Buffer.concat([randomBytes(before), secret, randomBytes(5)])
+    const plantings: Record<string, string> = {
+      raw: secret.toString('latin1'),
+      hex: around.toString('hex'),
+      HEX: around.toString('hex').toUpperCase(),
+      base64: around.toString('base64'),
+    }
+    for (const [encoding, planted] of Object.entries(plantings)) {
+      const log = Buffer.concat([filler, Buffer.from(planted, 'latin1'), filler])
+      if (findSecrets(log, { secret }).found.length === 0) misses.push(`${encoding} after ${before} byte(s)`)
+    }
+  }
+  t.same(misses, [], 'found in each of 24 plantings')
+  const other = randomBytes(300)
+  const clean = Buffer.concat([filler, other, Buffer.from(other.toString('hex') + other.toString('base64')), filler])
+  t.same(findSecrets(clean, { secret }).found, [], 'nothing found in a log of other bytes in the same encodings')
+})
+
+t.test('Linux: verbose relays signing through ssh-agent log no key, data or signature', needs(t, AGENT_TOOLS), async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)

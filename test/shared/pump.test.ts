@@ -137,11 +137,16 @@ t.test('channel error: exit 1 with a message; closed-by-peer errors are a normal
   t.equal(await r.result, ExitCode.OK)
 })
 
-t.test('stdin error: exit 1; stdout closed by the reader: exit 0', async (t) => {
+t.test('stdin error: exit 1; stdin reset by the client, stdout closed by the reader: exit 0', async (t) => {
   const s = setup()
   s.stdin.destroy(new Error('read failed'))
   t.equal(await s.result, ExitCode.ERROR)
   t.match(s.err().toString(), /reading stdin failed: read failed/)
+
+  const reset = setup()
+  reset.stdin.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
+  t.equal(await reset.result, ExitCode.OK, 'a client that left is not an error')
+  t.notMatch(reset.err().toString(), /failed/, 'and no failure is reported')
 
   const r = setup()
   r.stdout.destroy(Object.assign(new Error('broken'), { code: 'EPIPE' }))

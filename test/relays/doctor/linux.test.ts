@@ -10,11 +10,15 @@ import { main } from '../../../relays/doctor/main.js'
 import type { DoctorReport } from '../../../shared/doctor/report.js'
 import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
-import { run, spawnDaemon, startAgent, waitFor } from '../../fixtures/openssh.js'
+import { AGENT_TOOLS, run, spawnDaemon, startAgent, waitFor } from '../../fixtures/openssh.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
+import { needs } from '../../../lab/prerequisites.js'
 
 /** This machine must not look like WSL, or the rows differ. */
 const wsl = /microsoft/i.test(fs.readFileSync('/proc/version', 'utf8'))
+const AGENT = needs(t, AGENT_TOOLS)
+/** A live agent's rows on this machine: not on WSL, and only with OpenSSH's agent installed. */
+const LIVE_AGENT = { skip: wsl ? 'this machine is WSL' : AGENT.skip }
 
 async function doctor(env: NodeJS.ProcessEnv, args: string[] = ['--json']) {
   const m = memoryIo(env)
@@ -26,7 +30,7 @@ function sockRow(report: DoctorReport) {
   return report.checks.find((c) => c.name === 'SSH_AUTH_SOCK')
 }
 
-t.test('a live ssh-agent with one key: ok, 1 key, exit 0', { skip: wsl && 'this machine is WSL' }, async (t) => {
+t.test('a live ssh-agent with one key: ok, 1 key, exit 0', LIVE_AGENT, async (t) => {
   const agent = await startAgent(t, shortTempDir(t))
   const { code, out, err } = await doctor({ SSH_AUTH_SOCK: agent.socket })
   t.equal(code, 0)
@@ -45,7 +49,7 @@ t.test('a live ssh-agent with one key: ok, 1 key, exit 0', { skip: wsl && 'this 
   t.match(table.out, /At least one agent answers/)
 })
 
-t.test('an agent with no keys: warn with the ssh-add fix, still exit 0', async (t) => {
+t.test('an agent with no keys: warn with the ssh-add fix, still exit 0', AGENT, async (t) => {
   const agent = await startAgent(t, shortTempDir(t))
   await run('ssh-add', ['-D'], { env: { ...process.env, SSH_AUTH_SOCK: agent.socket } })
   const { code, out } = await doctor({ SSH_AUTH_SOCK: agent.socket })
@@ -72,7 +76,7 @@ t.test('SSH_AUTH_SOCK names nothing: fail, exit 3', async (t) => {
   t.match(sockRow(JSON.parse(out) as DoctorReport), { status: 'fail', detail: /no such socket/, fix: /ssh-agent/ })
 })
 
-t.test('a dead socket (its agent was killed): fail as stale, exit 3', async (t) => {
+t.test('a dead socket (its agent was killed): fail as stale, exit 3', AGENT, async (t) => {
   const sock = path.join(shortTempDir(t), 'dead.sock')
   const agent = spawnDaemon(t, 'ssh-agent', ['-D', '-a', sock])
   await waitFor(() => fs.existsSync(sock), 'ssh-agent socket')
@@ -119,7 +123,7 @@ t.test('bad flags: usage on stderr, exit 2', async (t) => {
   }
 })
 
-t.test('the built executable: relaykit doctor --json', { skip: wsl && 'this machine is WSL' }, async (t) => {
+t.test('the built executable: relaykit doctor --json', LIVE_AGENT, async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const agent = await startAgent(t, shortTempDir(t))
   const ok = await run(exe, ['doctor', '--json'], { env: { PATH: process.env.PATH, SSH_AUTH_SOCK: agent.socket } })

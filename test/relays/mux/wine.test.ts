@@ -9,13 +9,14 @@ import t from 'tap'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
 import { builtExecutable, isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startListener } from '../../fixtures/listener.js'
-import { run, sshAdd, startSshd } from '../../fixtures/openssh.js'
+import { SSHD_TOOLS, run, sshAdd, startSshd } from '../../fixtures/openssh.js'
+import { needs } from '../../../lab/prerequisites.js'
 import { ensureWineServer, requireLab, startPageant, wineEnv } from '../../../lab/winlab.js'
 
 const lab = requireLab(t)
 if (lab) {
   ensureWineServer(lab)
-  t.test('mux under Wine to the real Pageant', async (t) => {
+  t.test('mux under Wine to the real Pageant', needs(t, [...SSHD_TOOLS, 'ssh-add']), async (t) => {
     const pageant = await startPageant(lab, [path.join(lab.keysDir, 'id_ed25519.ppk')], { t, timeoutMs: 600_000 })
     t.teardown(() => pageant.stop())
     const pub = fs.readFileSync(path.join(lab.keysDir, 'id_ed25519.pub'), 'utf8').trim()

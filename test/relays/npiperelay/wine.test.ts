@@ -8,13 +8,15 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { builtExecutable, repoRoot } from '../../../lab/built.js'
-import { run, sshAdd, startSshd, waitFor } from '../../fixtures/openssh.js'
+import { SSHD_TOOLS, sshAdd, run, startSshd, waitFor } from '../../fixtures/openssh.js'
+import { needs } from '../../../lab/prerequisites.js'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
 import { startWineRelay, wineSocat } from '../../fixtures/wine-relay.js'
 import {
   type LabEnv,
   ensureWineServer,
+  labWineProcesses,
   requireLab,
   spawnWine,
   startMsgPipeServer,
@@ -106,6 +108,25 @@ if (lab) {
     t.match(stdout.toString(), /^abc/, 'the echo of the data arrived')
   })
 
+  t.test('-ep -s together (the Docker recipe): the data, then the zero-length message, its answer back; exit 0 when the server closes, not before', async (t) => {
+    const srv = await startMsgPipeServer(lab, uniquePipeName('docker'), { t })
+    const r = startWineRelay(t, lab, ['npiperelay', '-ep', '-s', forward(srv.pipeName)])
+    let got = ''
+    r.child.stdout?.on('data', (d: Buffer) => (got += d.toString()))
+    r.child.stdin?.end('GET /_ping')
+    const zero = await srv.waitFor('zero', 20_000)
+    t.equal(srv.lines.indexOf('msg 10'), zero - 1, `the 10 bytes, then the zero-length message (${srv.lines.join(', ')})`)
+    await waitFor(() => got === 'GET /_pingZERO', 'the echo and the answer to the zero-length message', 10_000)
+    // The server keeps the pipe open: without -ep the relay would end after
+    // 2 s of quiet (see 'neither flag' above); with it, it waits for EOF.
+    await new Promise((res) => setTimeout(res, 3000))
+    t.equal(r.child.exitCode, null, 'still relaying 3 s later: -ep waits for the server to close')
+    await srv.stop()
+    const { code, stdout, stderr } = await r.done
+    t.equal(code, 0, `exit 0 once the server closed (${stderr})`)
+    t.equal(stdout.toString(), 'GET /_pingZERO', 'nothing lost, nothing added')
+  })
+
   t.test('missing pipe: npiperelay.exe\'s message and exit 1; -p waits for it', async (t) => {
     const missing = uniquePipeName('missing')
     const r = startWineRelay(t, lab, ['npiperelay', forward(missing)])
@@ -172,7 +193,7 @@ if (lab) {
     t.match(b.stderr, /not a libassuan socket file/)
   })
 
-  t.test('with the real Pageant', async (t) => {
+  t.test('with the real Pageant', needs(t, [...SSHD_TOOLS, 'ssh-add', 'socat']), async (t) => {
     const pageant = await startPageant(lab, [path.join(lab.keysDir, 'id_ed25519.ppk')], { t, timeoutMs: 600_000 })
     t.teardown(() => pageant.stop())
     const pipe = forward(pageant.pipeName)
@@ -215,17 +236,19 @@ if (lab) {
       const dir = shortTempDir(t)
       const sock = path.join(dir, 'agent.sock')
       const exe = builtExecutable('win-x64')
-      await wineSocat(t, lab, sock, `${lab.wine64} ${exe} npiperelay -ei -s ${pipe}`)
+      const socat = await wineSocat(t, lab, sock, `${lab.wine64} ${exe} npiperelay -ei -s ${pipe}`)
+      // This test process's relays (the lab tags what it starts with the
+      // owner's pid; socat's EXEC children inherit it), not other files'.
+      const relays = () => labWineProcesses(lab).filter((p) => p.owner === process.pid && p.pid !== socat.pid && p.cmd.includes(path.basename(exe)))
+      let most = 0
+      const sampler = setInterval(() => (most = Math.max(most, relays().length)), 100)
       const result = await agentClientLoad(sock, { clients: 32, requestsPerClient: 50 })
+      clearInterval(sampler)
       t.equal(result.failures, 0, `failures: ${result.errors.slice(0, 3).join('; ')}`)
       t.equal(result.answered, 32 * 50)
-      await waitFor(async () => (await relayProcesses(exe)).length === 0, 'relays to exit', 20_000).catch(() => {})
-      t.same(await relayProcesses(exe), [], 'no relay process left running')
+      t.ok(most > 1, `the count sees the relays while they run (up to ${most} at once)`)
+      await waitFor(() => relays().length === 0, 'relays to exit', 20_000).catch(() => {})
+      t.same(relays().map((p) => p.cmd), [], 'no relay process left running')
     })
   })
-}
-
-async function relayProcesses(exe: string): Promise<string[]> {
-  const r = await run('pgrep', ['-af', path.basename(exe)]).catch(() => ({ stdout: '' }))
-  return r.stdout.split('\n').filter((l) => l && !l.includes('socat') && !l.includes('pgrep'))
 }

@@ -9,10 +9,11 @@ import { main } from '../../../relays/pageant-relay/main.js'
 import { uniqueMappingName } from '../../../shared/channels/pageant/wm-copydata.js'
 import { AgentMessage, encodeFrame } from '../../../shared/agent/frames.js'
 import { memoryIo } from '../../fixtures/memory-io.js'
-import { startAgent } from '../../fixtures/openssh.js'
+import { AGENT_TOOLS, startAgent } from '../../fixtures/openssh.js'
+import { needs } from '../../../lab/prerequisites.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
 
-t.test('--ssh SOCKET: requests answered by a real ssh-agent, frame by frame', async (t) => {
+t.test('--ssh SOCKET: requests answered by a real ssh-agent, frame by frame', needs(t, AGENT_TOOLS), async (t) => {
   const agent = await startAgent(t, shortTempDir(t))
   const m = memoryIo()
   const result = main(['--ssh', agent.socket, '-v'], m.io)

@@ -9,14 +9,16 @@ import t from 'tap'
 import { AGENT_FAILURE_FRAME, AgentMessage, FrameParser, encodeFrame } from '../../../shared/agent/frames.js'
 import { agentClientLoad } from '../../fixtures/agent-load.js'
 import { builtExecutable } from '../../../lab/built.js'
-import { run, sshAdd, startSshd } from '../../fixtures/openssh.js'
+import { SSHD_TOOLS, run, sshAdd, startSshd } from '../../fixtures/openssh.js'
+import { needs } from '../../../lab/prerequisites.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
 import { recordFigures } from '../../../lab/figures.js'
 import { startWineRelay, wineSocat } from '../../fixtures/wine-relay.js'
-import { ensureWineServer, requireLab, startPageant } from '../../../lab/winlab.js'
+import { ensureWineServer, holdPageantAbsent, requireLab, startPageant } from '../../../lab/winlab.js'
 
 const identities = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
 const PAGEANT_WAIT = { timeoutMs: 600_000 }
+const OPENSSH_THROUGH_SOCAT = needs(t, [...SSHD_TOOLS, 'ssh-add', 'socat'])
 
 const lab = requireLab(t)
 if (lab) {
@@ -24,7 +26,7 @@ if (lab) {
   const exe = builtExecutable('win-x64')
   const pub = fs.readFileSync(path.join(lab.keysDir, 'id_ed25519.pub'), 'utf8').trim()
 
-  t.test('one key, both transports', async (t) => {
+  t.test('one key, both transports', needs(t, ['ssh-keygen']), async (t) => {
     const pageant = await startPageant(lab, [path.join(lab.keysDir, 'id_ed25519.ppk')], { t, ...PAGEANT_WAIT })
     t.teardown(() => pageant.stop())
     const fp = (await run('ssh-keygen', ['-l', '-f', path.join(lab.keysDir, 'id_ed25519.pub')])).stdout.split(' ')[1] as string
@@ -39,8 +41,47 @@ if (lab) {
       t.equal(computed, pageant.pipeName)
     })
 
+    t.test('--transport auto with no pipe to find falls back to WM_COPYDATA', async (t) => {
+      // Pageant 0.78 cannot run without its pipe: it exits when it cannot
+      // create it. But the relay finds the pipe by name,
+      // pageant.<user>.<hash>, and under Wine the user name comes from
+      // $USER: a relay run with another USER asks for a pipe that nobody
+      // serves, which is where it stands with Pageant before 0.75, KeeAgent
+      // or KeePassXC. Pageant's window is still there, and the mapping's
+      // owner is the token's SID, which USER does not change.
+      const env = { USER: 'relaykit-no-pipe' }
+      const pipeOnly = startWineRelay(t, lab, ['pageant-relay', '--transport', 'pipe'], { env })
+      pipeOnly.child.stdin?.end(identities)
+      const p = await pipeOnly.done
+      t.same(p.stdout, AGENT_FAILURE_FRAME, '--transport pipe finds no pipe for that user: FAILURE')
+      t.match(p.stderr, /Pageant is not running: no pipe \\\\\.\\pipe\\pageant\.relaykit-no-pipe\./, 'the pipe it looked for')
+
+      const direct = startWineRelay(t, lab, ['pageant-relay', '--transport', 'wmcopydata'])
+      direct.child.stdin?.end(identities)
+      const expected = (await direct.done).stdout
+      t.equal(expected[4], AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, "Pageant's own answer over WM_COPYDATA, for comparison")
+
+      const auto = startWineRelay(t, lab, ['pageant-relay', '-v'], { env })
+      auto.child.stdin?.end(identities)
+      const a = await auto.done
+      t.equal(a.code, 0, a.stderr)
+      t.match(a.stderr, /no Pageant pipe; trying WM_COPYDATA/, 'auto (the default) saw no pipe and went on')
+      t.same(a.stdout, expected, "and answered with Pageant's answer")
+    })
+
+    t.test('a copy named pageant-relay.exe behind socat (the per-connection WSL recipe): ssh-add lists the key', OPENSSH_THROUGH_SOCAT, async (t) => {
+      const dir = shortTempDir(t)
+      const named = path.join(dir, 'pageant-relay.exe')
+      fs.copyFileSync(exe, named)
+      const sock = path.join(dir, 'agent.sock')
+      // As the README has it: EXEC:/mnt/c/tools/pageant-relay.exe, no arguments.
+      await wineSocat(t, lab, sock, `${lab.wine64} ${named}`)
+      t.match((await sshAdd(sock, ['-l'])).stdout, fp, 'ssh-add -l')
+      t.equal((await sshAdd(sock, ['-L'])).stdout.trim(), pub, 'ssh-add -L')
+    })
+
     for (const transport of ['pipe', 'wmcopydata']) {
-      t.test(`--transport ${transport}: ssh-add, ssh login, ssh -A`, async (t) => {
+      t.test(`--transport ${transport}: ssh-add, ssh login, ssh -A`, OPENSSH_THROUGH_SOCAT, async (t) => {
         const dir = shortTempDir(t)
         const sock = path.join(dir, 'agent.sock')
         await wineSocat(t, lab, sock, `${lab.wine64} ${exe} pageant-relay --transport ${transport}`)
@@ -52,7 +93,7 @@ if (lab) {
       })
     }
 
-    t.test('32 parallel clients x 50 requests over WM_COPYDATA: no failure', async (t) => {
+    t.test('32 parallel clients x 50 requests over WM_COPYDATA: no failure', needs(t, ['socat']), async (t) => {
       const dir = shortTempDir(t)
       const sock = path.join(dir, 'agent.sock')
       await wineSocat(t, lab, sock, `${lab.wine64} ${exe} pageant-relay --transport wmcopydata`)
@@ -93,6 +134,8 @@ if (lab) {
   })
 
   t.test('Pageant not running: a clear message and FAILURE answers, no hang', async (t) => {
+    // Another test file's Pageant would answer: take the lab's Pageant turn without starting one.
+    await holdPageantAbsent(lab, { t, ...PAGEANT_WAIT })
     const r = startWineRelay(t, lab, ['pageant-relay'])
     r.child.stdin?.end(Buffer.concat([identities, identities]))
     const { code, stdout, stderr } = await r.done
@@ -101,7 +144,7 @@ if (lab) {
     t.match(stderr, /Pageant is not running: no pipe \\\\\.\\pipe\\pageant\.\S+ and no window of class Pageant/)
   })
 
-  t.test('identities answer over 8 KiB (where the Go bridges stop) arrives intact on both transports', async (t) => {
+  t.test('identities answer over 8 KiB (where the Go bridges stop) arrives intact on both transports', needs(t, ['ssh-keygen', 'puttygen']), async (t) => {
     const dir = shortTempDir(t)
     const keys: string[] = []
     for (let i = 0; i < 12; i++) {

@@ -9,9 +9,10 @@ import path from 'node:path'
 import t from 'tap'
 import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startListener } from '../../fixtures/listener.js'
-import { run, socatListen, sshAdd, startAgent, waitFor } from '../../fixtures/openssh.js'
+import { AGENT_TOOLS, run, socatListen, sshAdd, startAgent, waitFor } from '../../fixtures/openssh.js'
+import { needs } from '../../../lab/prerequisites.js'
 
-t.test('relay-listen --cygwin serves; uds-relay connects through the file', async (t) => {
+t.test('relay-listen --cygwin serves; uds-relay connects through the file', needs(t, [...AGENT_TOOLS, 'socat']), async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
@@ -28,8 +29,10 @@ t.test('relay-listen --cygwin serves; uds-relay connects through the file', asyn
   const again = await run(exe, ['relay-listen', '--cygwin', file, '--', 'uds-relay', agent.socket])
   t.equal(again.stderr, '', 'a second listener on a live file exits 0 quietly')
 
-  fs.writeFileSync(path.join(dir, 'bad'), '!<socket >nonsense')
-  const bad = await run(exe, ['uds-relay', path.join(dir, 'bad')]).catch((e: unknown) => e as { code: number; stderr: string })
+  // Named so that the message cannot match by quoting the file name.
+  const garbled = path.join(dir, 'garbled')
+  fs.writeFileSync(garbled, '!<socket >nonsense')
+  const bad = await run(exe, ['uds-relay', garbled]).catch((e: unknown) => e as { code: number; stderr: string })
   t.equal((bad as { code: number }).code, 5)
-  t.match((bad as { stderr: string }).stderr, /bad/)
+  t.match((bad as { stderr: string }).stderr, /garbled is not a Cygwin\/MSYS2 socket file: expected "!<socket >PORT s XXXXXXXX-XXXXXXXX-XXXXXXXX-XXXXXXXX"/, 'says what the file should hold')
 })

@@ -3,14 +3,16 @@
  * socat, in front of ssh-agent): message-by-message relaying, -v decoding,
  * -deny, -compat and --request-timeout.
  */
-import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { AgentMessage, encodeFrame, FrameParser } from '../../../shared/agent/frames.js'
 import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startRelay } from '../../fixtures/relay-process.js'
-import { run, socatListen, sshAdd, startAgent, startSshd } from '../../fixtures/openssh.js'
+import { AGENT_TOOLS, SSHD_TOOLS, run, socatListen, sshAdd, startAgent, startSshd } from '../../fixtures/openssh.js'
+import { needs } from '../../../lab/prerequisites.js'
+
+const BEHIND_SOCAT = needs(t, [...AGENT_TOOLS, ...SSHD_TOOLS, 'socat'])
 
 /** The relay's stderr as socat passes it on. */
 function stderrOf(child: { stderr: NodeJS.ReadableStream | null }) {
@@ -50,7 +52,7 @@ async function oldAgent(t: Test, socket: string, realAgent: string) {
   return seen
 }
 
-t.test('--agent -v: ssh-add and ssh work; the log names each message, never its bytes', async (t) => {
+t.test('--agent -v: ssh-add and ssh work; the log names each message, never its bytes', BEHIND_SOCAT, async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
@@ -74,7 +76,7 @@ t.test('--agent -v: ssh-add and ssh work; the log names each message, never its 
   t.notMatch(log(), /relaykit-test|second/, 'no key comment in the log')
 })
 
-t.test('-deny add+remove+lock: a forwarded agent that lists and signs but cannot be changed', async (t) => {
+t.test('-deny add+remove+lock: a forwarded agent that lists and signs but cannot be changed', BEHIND_SOCAT, async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
@@ -97,7 +99,7 @@ t.test('-deny add+remove+lock: a forwarded agent that lists and signs but cannot
   t.match(log(), /refused SSH_AGENTC_REMOVE_ALL_IDENTITIES \(-deny\)/)
 })
 
-t.test('-compat: OpenSSH 9 logs in through an agent that drops the connection on session-bind', async (t) => {
+t.test('-compat: OpenSSH 9 logs in through an agent that drops the connection on session-bind', BEHIND_SOCAT, async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
@@ -117,7 +119,7 @@ t.test('-compat: OpenSSH 9 logs in through an agent that drops the connection on
   t.equal(seen.extension, 1, 'session-bind never reached the old agent')
 })
 
-t.test('--request-timeout with a frozen ssh-agent: FAILURE in agent mode, exit 6 in byte mode', async (t) => {
+t.test('--request-timeout with a frozen ssh-agent: FAILURE in agent mode, exit 6 in byte mode', needs(t, AGENT_TOOLS), async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
@@ -149,12 +151,25 @@ t.test('--request-timeout with a frozen ssh-agent: FAILURE in agent mode, exit 6
   t.match((await sshAdd(agent.socket, ['-l'])).stdout, agent.fingerprint, 'the agent itself is fine afterwards')
 })
 
-t.test('bad agent-mode flags: exit 2 with the fix', async (t) => {
+t.test('bad agent-mode flags: exit 2 with the fix, before touching the agent', async (t) => {
   const exe = isolatedLinuxExecutable(t)
-  for (const args of [['-deny', 'everything', 'x'], ['--request-timeout', 'soon', 'x']]) {
+  // A live socket where the agent would be: a relay that dialled before
+  // checking its flags would show up here as a connection.
+  const sock = path.join(path.dirname(exe), 'agent.sock')
+  let connections = 0
+  const server = net.createServer((c) => {
+    connections++
+    c.destroy()
+  })
+  await new Promise<void>((r) => server.listen(sock, r))
+  t.teardown(() => server.close())
+  for (const args of [['-deny', 'everything', sock], ['--request-timeout', 'soon', sock]]) {
     const r = await run(exe, ['uds-relay', ...args]).catch((e: unknown) => e as { code: number; stderr: string })
     t.equal((r as { code: number }).code, 2, args.join(' '))
     t.match((r as { stderr: string }).stderr, /uds-relay: -(deny|request-timeout): .* \(see uds-relay -h\)/)
   }
-  t.notOk(fs.existsSync('x'))
+  t.equal(connections, 0, 'the agent socket was never dialled')
+  const good = await run(exe, ['uds-relay', '--request-timeout', '5', sock])
+  t.equal(connections, 1, 'positive control: with valid flags the relay does dial it')
+  t.equal(good.stdout, '', 'and the relay ended with the connection')
 })

@@ -7,9 +7,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { isolatedLinuxExecutable } from '../../../lab/built.js'
-import { run, socatListen, sshAdd, startAgent, startSshd } from '../../fixtures/openssh.js'
+import { AGENT_TOOLS, SSHD_TOOLS, run, socatListen, sshAdd, startAgent, startSshd } from '../../fixtures/openssh.js'
+import { needs } from '../../../lab/prerequisites.js'
 
-t.test('ssh-add and ssh through socat + uds-relay (built executable)', async (t) => {
+t.test('ssh-add and ssh through socat + uds-relay (built executable)', needs(t, [...AGENT_TOOLS, ...SSHD_TOOLS, 'socat']), async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
@@ -33,7 +34,7 @@ t.test('ssh-add and ssh through socat + uds-relay (built executable)', async (t)
   t.match(login.stdout, agent.fingerprint, 'ssh logs in with the relayed key and the forwarded agent lists it')
 })
 
-t.test('a hard link named uds-relay runs the relay directly', async (t) => {
+t.test('a hard link named uds-relay runs the relay directly', needs(t, [...AGENT_TOOLS, 'socat']), async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
@@ -44,7 +45,7 @@ t.test('a hard link named uds-relay runs the relay directly', async (t) => {
   t.match((await sshAdd(relaySock, ['-l'])).stdout, agent.fingerprint)
 })
 
-t.test('errors name the fix and use the documented exit codes', async (t) => {
+t.test('errors name the fix and use the documented exit codes', needs(t, ['python3']), async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const dir = path.dirname(exe)
   const missing = await run(exe, ['uds-relay', path.join(dir, 'nope.sock')]).catch((e: unknown) => e as { code: number; stderr: string })

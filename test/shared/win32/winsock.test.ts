@@ -16,6 +16,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { parseSddl } from '../../../shared/win32/security.js'
 import { builtExecutable } from '../../../lab/built.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
 import { ensureWineServer, requireLab, runWine, winPath } from '../../../lab/winlab.js'
@@ -86,6 +87,13 @@ if (lab) {
     // Wine maps a file's DACL onto Unix mode bits and reads back a synthesized
     // one, so what restrictFileToUser stored cannot be checked here; that the
     // calls (CreateFileW with OPEN_REPARSE_POINT, SetSecurityInfo) succeed is.
-    t.match(out.sddl, /^O:S-1-5-/, 'restrictFileToUser ran and the file security reads back')
+    t.comment(`file SDDL as read back: ${String(out.sddl)}`)
+    // The user's SID from Wine itself, not from relaykit's code: the
+    // HKEY_USERS hive Wine loaded for the user is named after it.
+    const users = await runWine(lab, 'reg', ['query', 'HKEY_USERS'], { t })
+    const userSid = /^HKEY_USERS\\(S-1-5-21-[\d-]+)\r?$/m.exec(users.stdout)?.[1]
+    t.ok(userSid, `the user's SID from reg query HKEY_USERS (${users.stdout.trim().replace(/\r?\n/g, ' ')})`)
+    t.equal(out.userSid, userSid, "currentUserSid() is the user's SID")
+    t.equal(parseSddl(String(out.sddl)).owner, userSid, "the file reads back owned by the user's SID (Wine derives it from the Unix owner: what restrictFileToUser stored cannot be seen here)")
   })
 }
