@@ -18,7 +18,7 @@ import { messageOf } from '../relay-error.js'
  * | client half-closes | child's stdin ends |
  * | child's stdout ends | connection shut down for writing |
  * | child exits | connection closed once its output is flushed |
- * | client gone entirely | stdin ends; SIGTERM after `graceMs`, SIGKILL after 2 × `graceMs` |
+ * | client gone entirely | stdin ends and stdout is closed (a child still writing gets EPIPE and ends as a relay does when its reader leaves); SIGTERM after `graceMs`, SIGKILL after 2 × `graceMs` for one that does not |
  */
 export function spawnForConnection(
   socket: Duplex,
@@ -66,6 +66,7 @@ export function spawnForConnection(
       socketClosed = true
       if (!exited) {
         child.stdin!.end()
+        child.stdout!.destroy()
         const term = setTimeout(() => child.kill('SIGTERM'), grace)
         const kill = setTimeout(() => child.kill('SIGKILL'), 2 * grace)
         child.once('exit', () => {

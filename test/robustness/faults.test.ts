@@ -152,12 +152,10 @@ fault('the client leaves in the middle of a 4 MiB answer stream: the relay exits
     t.ok(answerBytes > 0 && answerBytes < 100 * 40_000, `${mode}: each client left after ${answerBytes / 5} of about 4 MiB`)
     const exitCodes = () => [...listener.log().matchAll(/uds-relay ended with exit code (\d+)|child \d+ exited \((\w+)\)/g)].map((m) => m[1] ?? m[2])
     await waitFor(() => exitCodes().length >= 5, 'the five relays to end').catch(() => {})
-    // spawn: the listener stops reading a child's stdout when its client is
-    // gone but keeps the pipe open, so a child blocked writing an answer
-    // never sees EPIPE and waits for the SIGTERM that follows the 2 s grace
-    // (shared/listen/spawn-per-connection.ts).
-    const todo = mode === 'spawn' ? { todo: 'spawn-per-connection keeps a gone client\'s child blocked on its stdout until SIGTERM' } : {}
-    t.same(exitCodes(), ['0', '0', '0', '0', '0'], `${mode}: each of the five relays exited 0`, todo)
+    // spawn: once its client is gone, the child's stdout is closed too, so a
+    // child blocked writing an answer gets EPIPE and exits 0 instead of
+    // waiting for the SIGTERM after the grace.
+    t.same(exitCodes(), ['0', '0', '0', '0', '0'], `${mode}: each of the five relays exited 0`)
     const after = await settledUsage(pid, baseline)
     t.ok(after.fds <= baseline.fds && after.children <= baseline.children, `${mode}: descriptors and child processes ${JSON.stringify(after)}, baseline ${JSON.stringify(baseline)}`)
     t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint, `${mode}: the listener still serves`)
