@@ -11,6 +11,7 @@ import { labStatus } from '../lab/winlab.js'
 import { type BenchHost, describeMachine, writeChart } from './chart.js'
 import { benchLinux } from './linux.js'
 import { Report, type Row } from './measure.js'
+import { benchSoak } from './soak.js'
 import { benchWine } from './wine.js'
 
 async function main(): Promise<number> {
@@ -38,6 +39,7 @@ async function main(): Promise<number> {
   } else {
     process.stderr.write(`Windows benchmarks skipped: ${lab.reason}\n`)
   }
+  await benchSoak(report, { quick, ...(lab.ready ? { lab: lab.env } : {}) })
 
   const dir = path.join(repoRoot, 'bench', 'results')
   fs.mkdirSync(dir, { recursive: true })
