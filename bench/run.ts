@@ -16,6 +16,7 @@ import { benchLinux } from './linux.js'
 import { updateReadme } from './readme-figures.js'
 import { resultsMarkdown } from './results-markdown.js'
 import { Report } from './results-table.js'
+import { benchSoak } from './soak.js'
 import { benchWine } from './wine.js'
 
 async function main(): Promise<number> {
@@ -45,6 +46,7 @@ async function main(): Promise<number> {
   } else {
     process.stderr.write(`Windows benchmarks skipped: ${lab.reason}\n`)
   }
+  await benchSoak(report, { quick, ...(lab.ready ? { lab: lab.env } : {}) })
 
   const dir = path.join(repoRoot, 'bench', 'results')
   fs.mkdirSync(dir, { recursive: true })

@@ -23,7 +23,10 @@ export const commonFlags: readonly FlagSpec[] = [
   { name: 'version', type: 'boolean', help: 'print the version and exit' },
 ]
 
-/** Usage text, printed on stderr: a relay's stdout carries data only. */
+/**
+ * Usage text: on stdout when asked for (`-h`, as `--version`), on stderr
+ * after a usage error (then a relay's stdout may be a data channel).
+ */
 export function usage(spec: CliSpec): string {
   return [
     `Usage: ${spec.name} ${spec.synopsis}`,
@@ -85,12 +88,14 @@ export function parseCli(spec: CliSpec, argv: readonly string[], io: RelayIo): C
     io.stderr.write(`${spec.name}: ${err.message}\n${usage(spec)}`)
     return { ok: false, code: ExitCode.USAGE }
   }
+  // Asked-for output goes to stdout, as with Go's tools and `node --version`;
+  // the standalone runner flushes it before the process exits.
   if (parsed.help) {
-    io.stderr.write(usage(spec))
+    io.stdout.write(usage(spec))
     return { ok: false, code: ExitCode.OK }
   }
   if (parsed.flags.version) {
-    io.stderr.write(`${spec.name} (relaykit) ${VERSION}\n`)
+    io.stdout.write(`${spec.name} (relaykit) ${VERSION}\n`)
     return { ok: false, code: ExitCode.OK }
   }
   const count = parsed.positionals.length

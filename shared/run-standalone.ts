@@ -1,5 +1,6 @@
 import { ExitCode } from './exit-codes.js'
 import type { RelayMain } from './relay.js'
+import { endWritable } from './pump.js'
 import { messageOf } from './relay-error.js'
 import { openStdio } from './stdio.js'
 import { koffiLoaded } from './win32/koffi.js'
@@ -7,10 +8,14 @@ import { koffiLoaded } from './win32/koffi.js'
 /**
  * Run a relay as its own process: real stdio in, exit code out.
  *
- * The relay resolves only after stdout is flushed, so exiting then loses no
- * data; exiting explicitly (rather than waiting for the loop to drain) is
- * what stops a stdin read still parked in a worker thread (Windows, `fs`
- * stdio) from keeping a finished relay alive. On Windows even
+ * Before exiting, whatever is still on its way to stdout is flushed: a data
+ * relay resolves only once it has done that itself, but `--help`,
+ * `--version` and reports write and return at once, and `process.exit()`
+ * does not wait for a write in flight (to a file it goes through libuv's
+ * thread pool, and exiting loses it whole). Exiting explicitly (rather than
+ * waiting for the loop to drain) is what stops a stdin read still parked in
+ * a worker thread (Windows, `fs` stdio) from keeping a finished relay alive.
+ * On Windows even
  * `process.exit()` waits for that thread, and once koffi is loaded Node's
  * exit trips over the stdio handles (`Failed to sync '<stdout>'`, a wrong
  * exit code); in those cases the process is terminated instead, with the
@@ -25,6 +30,7 @@ export async function runStandalone(main: RelayMain, argv: readonly string[]): P
     io.stderr.write(`relaykit: internal error: ${err instanceof Error ? (err.stack ?? err.message) : messageOf(err)}\n`)
     code = ExitCode.ERROR
   }
+  await endWritable(io.stdout)
   if (process.platform === 'win32' && (!io.stdin.readableEnded || koffiLoaded())) {
     const { terminateSelf } = await import('./win32/process.js')
     await terminateSelf(code).catch(() => process.exit(code))

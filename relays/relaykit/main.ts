@@ -53,12 +53,15 @@ export async function dispatch(
   const [command, ...rest] = args
   switch (command) {
     case undefined:
+      // A usage error: the help goes where errors go.
+      io.stderr.write(helpText())
+      return ExitCode.USAGE
     case 'help':
     case '-h':
     case '--help':
     case '-help':
       io.stdout.write(helpText())
-      return command === undefined ? ExitCode.USAGE : ExitCode.OK
+      return ExitCode.OK
     case '--version':
     case '-version':
     case 'version':

@@ -6,6 +6,7 @@ import { pump } from '../../shared/pump.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError } from '../../shared/relay-error.js'
 import { connectPath, pathRetryable } from '../../shared/channels/socket-path.js'
+import { type CygwinVariantChoice, cygwinVariantFlag, parseCygwinVariant } from '../../shared/channels/cygwin/variant-flag.js'
 
 export const cli: CliSpec = {
   name: 'uds-relay',
@@ -24,6 +25,7 @@ export const cli: CliSpec = {
     { name: 'p', type: 'boolean', help: 'poll every 200 ms until the socket exists and accepts' },
     { name: 'ei', type: 'boolean', help: 'exit at stdin EOF once no answer is outstanding (no half-close)' },
     { name: 'ep', type: 'boolean', help: 'exit at socket EOF (always the case; accepted for npiperelay compatibility)' },
+    cygwinVariantFlag,
     ...agentModeFlags,
   ],
   positionals: 1,
@@ -35,15 +37,18 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   if (!parsed.ok) return parsed.code
   const path = parsed.args[0] as string
   let mode: AgentMode
+  let cygwinVariant: CygwinVariantChoice
   try {
     mode = parseAgentMode(parsed.flags)
+    cygwinVariant = parseCygwinVariant(parsed.flags[cygwinVariantFlag.name])
   } catch (err) {
     return flagValueError(cli, io, err)
   }
   const log = createLog(io.stderr, cli.name, parsed.flags.v === true)
+  const connect = () => connectPath(path, { cygwinVariant })
   let socket
   try {
-    socket = await dial(() => connectPath(path), {
+    socket = await dial(connect, {
       poll: parsed.flags.p === true,
       retryable: pathRetryable,
       log,
@@ -54,7 +59,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     log.error(e.message)
     return e.exitCode
   }
-  if (mode.agent) return relayAgentMessages(io, socket, () => connectPath(path), mode, log)
+  if (mode.agent) return relayAgentMessages(io, socket, connect, mode, log)
   return pump(io, socket, {
     halfClose: true,
     exitOnStdinEof: parsed.flags.ei === true,

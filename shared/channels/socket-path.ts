@@ -6,6 +6,7 @@ import { assuanRetryable, connectAssuan } from './assuan/client.js'
 import { connectCygwin, cygwinRetryable } from './cygwin/client.js'
 import { SOCKET_COOKIE } from './cygwin/format.js'
 import { ExitCode } from '../exit-codes.js'
+import type { CygwinVariantChoice } from './cygwin/variant-flag.js'
 import { RelayError } from '../relay-error.js'
 import { connectUnix, describeUnixError, unixRetryable } from './unix/client.js'
 
@@ -41,17 +42,25 @@ export function pathKind(path: string): PathKind {
   return head.toString('latin1') === SOCKET_COOKIE ? 'cygwin' : 'assuan'
 }
 
+/** How {@link connectPath} connects. */
+export interface PathConnectOptions {
+  /** For a Cygwin socket file: the credential exchange (default `auto`, the guess). */
+  cygwinVariant?: CygwinVariantChoice
+  platform?: NodeJS.Platform
+}
+
 /**
  * Connect to `path` whatever its kind; errors are RelayErrors naming the
  * fix. On Windows a path that is not a Cygwin or libassuan file is an
  * AF_UNIX socket, which libuv cannot reach there (`net.connect(path)` means
  * a named pipe on Windows): Winsock's, through af-unix.ts.
  */
-export async function connectPath(path: string, platform: NodeJS.Platform = process.platform): Promise<Duplex> {
+export async function connectPath(path: string, options: PathConnectOptions = {}): Promise<Duplex> {
+  const { cygwinVariant = 'auto', platform = process.platform } = options
   const kind = pathKind(path)
   if (kind === 'directory') throw new RelayError(`${path} is a directory, not a socket: give the path of the socket inside it`, ExitCode.UNAVAILABLE)
   try {
-    if (kind === 'cygwin') return await connectCygwin(path)
+    if (kind === 'cygwin') return await connectCygwin(path, { variant: cygwinVariant })
     if (kind === 'assuan') return await connectAssuan(path)
     if (platform === 'win32') {
       const { afUnixHost } = await import('../win32/af-unix-host.js')

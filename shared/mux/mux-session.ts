@@ -11,6 +11,7 @@ import {
   MuxType,
   encodeMuxFrame,
 } from './mux-frames.js'
+import { StreamTable } from './stream-table.js'
 
 /**
  * One end of a mux connection (see mux-frames.ts for the wire format). The
@@ -20,7 +21,7 @@ import {
 export class MuxSession extends EventEmitter {
   readonly #out: Writable
   readonly #log: Log
-  readonly #streams = new Map<number, MuxStream>()
+  readonly #streams = new StreamTable<MuxStream>()
   #nextId = 1
   #highestSeen = 0
   #closed = false

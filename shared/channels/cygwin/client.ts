@@ -6,6 +6,7 @@ import { RelayError, errorCode, isClosedByPeer, messageOf } from '../../relay-er
 import { FILE_ATTRIBUTE_SYSTEM, getFileAttributes } from '../../win32/file-attributes.js'
 import { CREDENTIALS_LEN, CYGWIN_SECRET_LEN, type CygwinCredentials, type CygwinVariant, encodeCredentials, parseCygwinSocketFile } from './format.js'
 import { ShortRead, ignore, readExactly, waitForConnect } from './handshake-io.js'
+import { CYGWIN_VARIANT_FLAG, type CygwinVariantChoice } from './variant-flag.js'
 
 /** The client side of a Cygwin/MSYS2 socket file: see format.ts for the file and the handshake. */
 
@@ -25,7 +26,7 @@ export async function detectCygwinVariant(file: string, platform: NodeJS.Platfor
 /** How {@link connectCygwin} connects. */
 export interface CygwinConnectOptions {
   /** The credential exchange; `auto` (the default) decides by {@link detectCygwinVariant}. */
-  variant?: CygwinVariant | 'auto'
+  variant?: CygwinVariantChoice
   /** What we claim to be; default our pid, uid 0, gid 0 (see the module comment). */
   credentials?: Partial<CygwinCredentials>
   /** Connect and handshake must be done within this; default 5000 ms. */
@@ -39,6 +40,7 @@ export interface CygwinConnectOptions {
  */
 export async function connectCygwin(file: string, options: CygwinConnectOptions = {}): Promise<net.Socket> {
   const { port, secret } = parseCygwinSocketFile(await readSocketFile(file), file)
+  const guessed = !options.variant || options.variant === 'auto'
   const variant = options.variant && options.variant !== 'auto' ? options.variant : await detectCygwinVariant(file)
   const ours = encodeCredentials({ pid: process.pid, uid: 0, gid: 0, ...options.credentials }, variant)
   const timeoutMs = options.timeoutMs ?? 5000
@@ -70,7 +72,7 @@ export async function connectCygwin(file: string, options: CygwinConnectOptions 
     await readExactly(socket, CREDENTIALS_LEN[variant])
   } catch (err) {
     socket.destroy()
-    throw describeClientFailure(err, { at, file, port, phase, timedOut, timeoutMs, variant, buffered })
+    throw describeClientFailure(err, { at, file, port, phase, timedOut, timeoutMs, variant, guessed, buffered })
   } finally {
     clearTimeout(timer)
   }
@@ -86,7 +88,21 @@ interface ClientFailure {
   timedOut: boolean
   timeoutMs: number
   variant: CygwinVariant
+  /** The variant came from {@link detectCygwinVariant}, not from the caller. */
+  guessed: boolean
   buffered: number
+}
+
+/** The end of a wrong-variant message: the flag that fixes it, and why we spoke the other variant. */
+function useVariant(right: CygwinVariant, f: ClientFailure): string {
+  const why = !f.guessed
+    ? ''
+    : process.platform !== 'win32'
+      ? ` (${f.variant} is the guess off Windows)`
+      : f.variant === 'libassuan'
+        ? ' (libassuan was guessed: the file lacks the SYSTEM attribute Cygwin sets)'
+        : " (cygwin was guessed from the file's SYSTEM attribute)"
+  return `: use --${CYGWIN_VARIANT_FLAG} ${right}${why}`
 }
 
 function describeClientFailure(err: unknown, f: ClientFailure): RelayError {
@@ -103,9 +119,9 @@ function describeClientFailure(err: unknown, f: ClientFailure): RelayError {
     }
     let hint = ''
     if (f.variant === 'cygwin' && f.buffered === CREDENTIALS_LEN.libassuan) {
-      hint = `; it sent ${f.buffered} of ${wanted} bytes, as libassuan (gpg-agent) does: use the libassuan variant`
+      hint = `; it sent ${f.buffered} of ${wanted} bytes, as libassuan (gpg-agent) does${useVariant('libassuan', f)}`
     } else if (f.variant === 'libassuan' && f.buffered === 0) {
-      hint = `; it may be waiting for Cygwin's ${CREDENTIALS_LEN.cygwin}-byte credentials: use the cygwin variant`
+      hint = `; it may be waiting for Cygwin's ${CREDENTIALS_LEN.cygwin}-byte credentials${useVariant('cygwin', f)}`
     }
     return new RelayError(`${f.at} took our secret but not our ${wanted}-byte credentials ${within}${hint}`, ExitCode.TIMEOUT)
   }
@@ -129,7 +145,7 @@ function describeClientFailure(err: unknown, f: ClientFailure): RelayError {
     // gpg-agent takes 8 of our 12 bytes, answers 8, then reads the other 4 as a request and may hang up.
     const hint =
       f.variant === 'cygwin' && err instanceof ShortRead && err.got === CREDENTIALS_LEN.libassuan
-        ? `; it sent ${err.got} of ${wanted} bytes first, as libassuan (gpg-agent) does: use the libassuan variant`
+        ? `; it sent ${err.got} of ${wanted} bytes first, as libassuan (gpg-agent) does${useVariant('libassuan', f)}`
         : ''
     return new RelayError(`the server on ${f.at} closed the connection during the credential exchange${hint}`, ExitCode.REFUSED)
   }

@@ -48,8 +48,10 @@ import { RelayError } from '../../relay-error.js'
  * agent's stream; so we decide before sending, by the attribute: Cygwin's
  * files (and any server Cygwin clients can reach) have SYSTEM, libassuan
  * creates its file FILE_ATTRIBUTE_NORMAL. Off Windows there is no attribute
- * and `auto` means `cygwin`. A wrong guess ends in a TIMEOUT or REFUSED
- * error that names the other variant.
+ * and `auto` means `cygwin`. The attribute does not survive a copy or a
+ * sync, so a caller can also say which (variant-flag.ts); a wrong guess
+ * ends in a TIMEOUT or REFUSED error that names the flag and the other
+ * variant.
  *
  * Credentials are not authenticated by anything: they are whatever the peer
  * claims. OpenSSH's ssh-agent (Cygwin build) accepts a peer whose uid is its

@@ -28,7 +28,8 @@ t.test('usage errors exit as npiperelay.exe does', async (t) => {
   t.match(unknown.stderr(), /flag provided but not defined: -x/)
   const help = memoryIo()
   t.equal(await main(['-h'], help.io), 0)
-  for (const flag of ['-p', '-s', '-ep', '-ei', '-bg', '-a', '-v']) t.match(help.stderr(), flag)
+  for (const flag of ['-p', '-s', '-ep', '-ei', '-bg', '-a', '-v']) t.match(help.stdout().toString(), flag)
+  t.equal(help.stderr(), '', 'asked-for help goes to stdout')
 })
 
 /** A libassuan-style listener: expects the nonce first, then echoes with a prefix. */

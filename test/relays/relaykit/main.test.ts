@@ -30,7 +30,10 @@ t.test('help, version, unknown commands', async (t) => {
   const u = memoryIo()
   t.equal(await dispatch('relaykit', ['teleport'], u.io, self), 2)
   t.match(u.stderr(), /unknown relay or command "teleport"/)
-  t.equal(await dispatch('relaykit', [], memoryIo().io, self), 2, 'no command: help and exit 2')
+  const none = memoryIo()
+  t.equal(await dispatch('relaykit', [], none.io, self), 2, 'no command: help and exit 2')
+  t.equal(none.stderr(), helpText(), 'a usage error: the help on stderr')
+  t.equal(none.stdout().length, 0)
 })
 
 t.test('link refuses to run from plain node', async (t) => {
@@ -62,8 +65,8 @@ t.test('the built executable: link DIR, then each name runs its relay', async (t
   for (const r of allRelays().filter((x) => x.linked !== false)) {
     t.match(linked.stderr, `linked ${path.join(dir, r.name)}`)
     const help = await run(path.join(dir, r.name), ['-h'])
-    t.match(help.stderr, `Usage: ${r.name}`, `${r.name} answers to its name`)
-    t.equal(help.stdout, '', 'usage goes to stderr: stdout is data only')
+    t.match(help.stdout, `Usage: ${r.name}`, `${r.name} answers to its name`)
+    t.equal(help.stderr, '', 'asked-for help goes to stdout')
   }
   t.match((await run(exe, ['--version'])).stdout, /^relaykit \d/)
 })

@@ -46,13 +46,19 @@ t.test('missing socket: exit 3 and a sentence that names the fix', async (t) => 
   t.equal(m.stdout().length, 0, 'stdout carries data only')
 })
 
-t.test('usage: wrong argument count is exit 2, -h is exit 0, both on stderr', async (t) => {
+t.test('usage: wrong argument count is exit 2 on stderr; -h and --version are exit 0 on stdout', async (t) => {
   const a = memoryIo()
   t.equal(await main([], a.io), 2)
   t.match(a.stderr(), /expected 1 argument/)
+  t.match(a.stderr(), /Usage: uds-relay/)
+  t.equal(a.stdout().length, 0, 'a usage error leaves stdout alone')
   const h = memoryIo()
   t.equal(await main(['-h'], h.io), 0)
-  t.match(h.stderr(), /Usage: uds-relay/)
-  t.match(h.stderr(), /Exit codes:/)
-  t.equal(h.stdout().length, 0)
+  t.match(h.stdout().toString(), /Usage: uds-relay/)
+  t.match(h.stdout().toString(), /Exit codes:/)
+  t.equal(h.stderr(), '')
+  const v = memoryIo()
+  t.equal(await main(['--version'], v.io), 0)
+  t.match(v.stdout().toString(), /^uds-relay \(relaykit\) \d+\.\d+\.\d+\n$/)
+  t.equal(v.stderr(), '')
 })

@@ -552,13 +552,13 @@ t.test('our client: handshake timeouts, with a hint when the variant is wrong', 
   const assuan = await plainServer(t, dir, { variant: 'libassuan', echo: false })
   await t.rejects(connectCygwin(assuan.file, { variant: 'cygwin', timeoutMs: 300 }), {
     exitCode: ExitCode.TIMEOUT,
-    message: /sent 8 of 12 bytes, as libassuan \(gpg-agent\) does: use the libassuan variant/,
+    message: /sent 8 of 12 bytes, as libassuan \(gpg-agent\) does: use --cygwin-variant libassuan$/,
   })
 
   const cygwin = await plainServer(t, dir, { variant: 'cygwin' })
   await t.rejects(connectCygwin(cygwin.file, { variant: 'libassuan', timeoutMs: 300 }), {
     exitCode: ExitCode.TIMEOUT,
-    message: /may be waiting for Cygwin's 12-byte credentials: use the cygwin variant/,
+    message: /may be waiting for Cygwin's 12-byte credentials: use --cygwin-variant cygwin$/,
   })
 })
 
@@ -621,7 +621,7 @@ t.test('our client: gpg-agent taking 8 of 12 credential bytes and hanging up get
   const plain = await plainServer(t, shortTempDir(t), { variant: 'libassuan', echo: false, hangUpOnStream: true })
   await t.rejects(connectCygwin(plain.file, { variant: 'cygwin' }), {
     exitCode: ExitCode.REFUSED,
-    message: /during the credential exchange; it sent 8 of 12 bytes first, as libassuan \(gpg-agent\) does/,
+    message: /during the credential exchange; it sent 8 of 12 bytes first, as libassuan \(gpg-agent\) does: use --cygwin-variant libassuan$/,
   })
 })
 
