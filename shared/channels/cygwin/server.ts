@@ -7,6 +7,7 @@ import type { Log } from '../../log.js'
 import { RelayError, errorCode, messageOf } from '../../relay-error.js'
 import { type AlreadyServed, type ListenerKind, alreadyServed } from '../../listen/listener.js'
 import { describeCode, preparePrivateDirectory } from '../private-directory.js'
+import { isForeign, loopbackListenerUids, servedByAnotherUser } from '../owner.js'
 import { FILE_ATTRIBUTE_SYSTEM, addFileAttributes } from '../../win32/file-attributes.js'
 import {
   CREDENTIALS_LEN,
@@ -177,9 +178,15 @@ async function writeSocketFile(file: string, content: Buffer, variant: CygwinVar
 
 /**
  * What is at `file` before we listen: nothing (undefined), a live server's
- * file (its outcome), or a stale file, which is removed. Live means
- * something on its port sends its secret back: a port since taken by
- * another program is stale. Anything that is not a socket file is refused.
+ * file (its outcome), or a stale file, which is removed. Anything that is
+ * not a socket file is refused.
+ *
+ * The handshake cannot tell who serves the port: the client sends the
+ * secret first and the server only echoes it, so any program that echoes
+ * (or a port since taken by another program that does) looks live. So,
+ * where the system tells (Linux), the file and every listener on its port
+ * must belong to this user; otherwise the address is refused (exit 4),
+ * since another user's listener would receive our clients' requests.
  */
 async function checkExisting(file: string, log: Log | undefined): Promise<AlreadyServed | undefined> {
   let bytes: Buffer
@@ -195,16 +202,25 @@ async function checkExisting(file: string, log: Log | undefined): Promise<Alread
   } catch (err) {
     throw new RelayError(`${file} exists and is not a Cygwin socket file; refusing to replace it (${messageOf(err)})`, ExitCode.ERROR)
   }
-  if (await answersWithSecret(endpoint)) return alreadyServed(`the server on 127.0.0.1 port ${endpoint.port}`)
+  const fileOwner = (await fs.lstat(file)).uid
+  if (isForeign(fileOwner)) throw servedByAnotherUser(file, 'a socket file', fileOwner)
+  if (await answersWithSecret(endpoint)) {
+    const portOwner = loopbackListenerUids(endpoint.port)?.find(isForeign)
+    if (portOwner !== undefined) throw servedByAnotherUser(file, `a listener on 127.0.0.1 port ${endpoint.port}`, portOwner)
+    return alreadyServed(`the server on 127.0.0.1 port ${endpoint.port}`)
+  }
   log?.debug(`removing stale socket file ${file}`)
   await fs.rm(file, { force: true })
   return undefined
 }
 
-/** Does a server answer, with its secret, on the port `file` names? */
+/** Does a server of this user answer, with its secret, on the port `file` names? */
 export async function isLiveCygwin(file: string): Promise<boolean> {
   try {
-    return await answersWithSecret(parseCygwinSocketFile(await fs.readFile(file), file))
+    if (isForeign((await fs.lstat(file)).uid)) return false
+    const endpoint = parseCygwinSocketFile(await fs.readFile(file), file)
+    if (loopbackListenerUids(endpoint.port)?.some(isForeign)) return false
+    return await answersWithSecret(endpoint)
   } catch {
     return false
   }
