@@ -22,6 +22,9 @@ export const INVALID_HANDLE_VALUE = -1
 /** LocalAlloc flags: fixed memory, zeroed. */
 export const LPTR = 0x0040
 
+/** GetHandleInformation/SetHandleInformation: child processes inherit the handle. */
+export const HANDLE_FLAG_INHERIT = 0x1
+
 export type Kernel32 = Awaited<ReturnType<typeof bind>>
 
 let bound: Promise<Kernel32> | undefined
@@ -45,6 +48,8 @@ async function bind() {
     GetCurrentProcess: k32.func('intptr_t __stdcall GetCurrentProcess()'),
     TerminateProcess: k32.func('int __stdcall TerminateProcess(intptr_t hProcess, uint32_t uExitCode)'),
     GetConsoleWindow: k32.func('void * __stdcall GetConsoleWindow()'),
+    GetHandleInformation: k32.func('int __stdcall GetHandleInformation(intptr_t hObject, _Out_ uint32_t *lpdwFlags)'),
+    SetHandleInformation: k32.func('int __stdcall SetHandleInformation(intptr_t hObject, uint32_t dwMask, uint32_t dwFlags)'),
     // Memory
     LocalAlloc: k32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
     LocalFree: k32.func('void * __stdcall LocalFree(void *hMem)'),
