@@ -52,6 +52,21 @@ export function servedByAnotherUser(address: string, what: string, uid: number):
 }
 
 /**
+ * Clients of a socket file that names a 127.0.0.1 port (Cygwin, libassuan)
+ * send its secret to whoever listens there: a port freed by a crashed
+ * server may since have been bound by another user. Refused (exit 4) where
+ * the system tells the listener's uid (Linux) and it is not ours.
+ */
+export function refuseForeignPort(port: number, file: string): void {
+  const uid = loopbackListenerUids(port)?.find(isForeign)
+  if (uid === undefined) return
+  throw new RelayError(
+    `${file} names 127.0.0.1 port ${port}, where a listener of ${describeUid(uid)} waits, not yours: the file is stale and another user took the port; refusing to send it the secret (restart the server that should write ${file})`,
+    ExitCode.REFUSED,
+  )
+}
+
+/**
  * The uids of the TCP sockets listening on `port` where a connection to
  * 127.0.0.1 would land (127.0.0.1, 0.0.0.0, ::, ::ffff:127.0.0.1), from
  * Linux's /proc/net/tcp and tcp6 (the `uid` column). Undefined where there
