@@ -17,6 +17,15 @@
  * Quirks:
  * - The file found in the cache is hashed on every start (about 2 ms) before
  *   it is loaded: a truncated write or a stray edit is rewritten, never loaded.
+ *   On Linux it is opened once (never through a symbolic link), hashed from
+ *   that descriptor and loaded through /proc/self/fd, so what is loaded is
+ *   exactly what was hashed, whatever happens to the path in between.
+ * - Nobody else may be able to change the path: the base folder must belong
+ *   to us or root and, if others may write to it, be sticky (like /tmp);
+ *   relaykit/native/<sha256> must be real directories (not symbolic links)
+ *   of ours, and are made 0700. On Windows the base (%LOCALAPPDATA%) is not
+ *   checked: reading its ACL needs koffi, which is what is being loaded; the
+ *   folders and the file must still not be links (junctions, symlinks).
  * - The file is never deleted after loading: Windows cannot delete a loaded
  *   DLL, and the next start reuses it anyway.
  * - koffi runs these requires inside `try {} catch {}` and then reports only
@@ -29,7 +38,7 @@
  * bundle, where `require` is the SEA's builtin-only require.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join } from 'node:path'
 
@@ -103,13 +112,29 @@ function mkdirPrivate(dir: string): void {
 /**
  * Refuses a directory someone else could write to, and tightens our own.
  * Whoever can write to any of relaykit/native/<sha256> could swap the library
- * between the hash check and the load (think XDG_CACHE_HOME=/tmp).
+ * between the hash check and the load (think XDG_CACHE_HOME=/tmp). A symbolic
+ * link is refused, not followed: it could lead anywhere.
  */
 function assertPrivate(dir: string): void {
-  const st = statSync(dir)
+  const st = lstatSync(dir)
+  if (st.isSymbolicLink()) throw new Error(`${dir} is a symbolic link`)
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory`)
+  if (process.platform === 'win32') return // modes and uids mean nothing there
   if (st.uid !== process.getuid?.()) throw new Error(`${dir} belongs to another user`)
   if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700)
+}
+
+/**
+ * The base folder may be a link (~/.cache often is), but what it leads to
+ * must be ours or root's, and if others may write to it, sticky: otherwise
+ * they could rename our relaykit folder away and put theirs in its place.
+ */
+function assertSafeBase(base: string): void {
+  if (process.platform === 'win32') return
+  const st = statSync(base)
+  const uid = process.getuid?.()
+  if (st.uid !== uid && st.uid !== 0) throw new Error(`${base} belongs to another user`)
+  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) throw new Error(`${base} is writable by other users and not sticky`)
 }
 
 /**
@@ -119,8 +144,9 @@ function assertPrivate(dir: string): void {
 function ensurePrivateDir(base: string, sha256: string): string {
   const dirs = [join(base, 'relaykit'), join(base, 'relaykit', 'native'), join(base, 'relaykit', 'native', sha256)]
   const leaf = dirs[dirs.length - 1] as string
+  assertSafeBase(base)
   mkdirPrivate(leaf)
-  if (process.platform !== 'win32') dirs.forEach(assertPrivate)
+  dirs.forEach(assertPrivate)
   return leaf
 }
 
@@ -161,11 +187,42 @@ function writeAtomically(file: string, bytes: Buffer, sha256: string): void {
 }
 
 function loadEmbedded(sea: SeaModule, koffi: PresentKoffi): unknown {
-  const file = join(ensurePrivateDir(userCacheBase(), koffi.sha256), 'koffi.node')
-  if (!hasSha256(file, koffi.sha256)) writeAtomically(file, embeddedBytes(sea, koffi), koffi.sha256)
-  const addon = { exports: {} }
-  process.dlopen(addon, file)
-  return addon.exports
+  return loadFromCache(userCacheBase(), koffi.sha256, () => embeddedBytes(sea, koffi), (file) => {
+    const addon = { exports: {} }
+    process.dlopen(addon, file)
+    return addon.exports
+  })
+}
+
+/**
+ * The cache itself, apart from the SEA (for tests): make sure
+ * `<base>/relaykit/native/<sha256>/koffi.node` holds the bytes with that
+ * hash (writing `bytes()` if not), then `load` exactly them.
+ */
+export function loadFromCache(base: string, sha256: string, bytes: () => Buffer, load: (file: string) => unknown): unknown {
+  const file = join(ensurePrivateDir(base, sha256), 'koffi.node')
+  if (!hasSha256(file, sha256)) writeAtomically(file, bytes(), sha256)
+  if (process.platform !== 'linux') {
+    if (lstatSync(file).isSymbolicLink()) throw new Error(`${file} is a symbolic link`)
+    return load(file)
+  }
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW)
+  try {
+    if (sha256Hex(readAll(fd)) !== sha256) throw new Error(`${file} changed while it was being loaded`)
+    return load(`/proc/self/fd/${fd}`)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function readAll(fd: number): Buffer {
+  const out = Buffer.alloc(fstatSync(fd).size)
+  for (let at = 0; at < out.length; ) {
+    const n = readSync(fd, out, at, out.length - at, at)
+    if (n === 0) break
+    at += n
+  }
+  return out
 }
 
 /**

@@ -34,11 +34,40 @@ export function createLog(stream: Writable, prefix: string, verbose: boolean): L
  * `--logfile PATH`: diagnostics appended to PATH, synchronously (a line
  * written just before exit is never lost). A file that cannot be opened is
  * an I/O failure (exit 1), thrown as a RelayError naming the path.
+ *
+ * The log says when and to which agent you connected, so on POSIX it is
+ * opened without following a symbolic link (another user could point one
+ * at a file of yours, or read the link's target), refused unless it is a
+ * regular file owned by this user, and made 0600 if it already existed with
+ * a wider mode (the mode given to open applies only to a new file). On
+ * Windows the mode means nothing and the file keeps its folder's ACL.
  */
 export function openLogFile(path: string): Writable {
+  let fd: number
   try {
-    return syncWriter(fs.openSync(path, 'a', 0o600))
+    fd = fs.openSync(path, LOG_OPEN_FLAGS, 0o600)
   } catch (err) {
-    throw new RelayError(`cannot open the log file ${path}: ${messageOf(err)}`, ExitCode.ERROR)
+    const why = (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link (give the real path)' : messageOf(err)
+    throw new RelayError(`cannot open the log file ${path}: ${why}`, ExitCode.ERROR)
   }
+  try {
+    if (process.platform !== 'win32') makePrivate(fd, path)
+  } catch (err) {
+    fs.closeSync(fd)
+    throw err
+  }
+  return syncWriter(fd)
+}
+
+const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW = 0 } = fs.constants
+const LOG_OPEN_FLAGS = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW
+
+function makePrivate(fd: number, path: string): void {
+  const st = fs.fstatSync(fd)
+  const uid = process.getuid?.()
+  if (!st.isFile()) throw new RelayError(`the log file ${path} is not a regular file: give the path of a file`, ExitCode.ERROR)
+  if (uid !== undefined && st.uid !== uid) {
+    throw new RelayError(`the log file ${path} belongs to uid ${st.uid}, not to you (uid ${uid}): use a file of your own`, ExitCode.ERROR)
+  }
+  if ((st.mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600)
 }

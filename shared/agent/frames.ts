@@ -110,6 +110,24 @@ export function frameOf(bytes: Buffer, maxLength: number = AGENT_MAX_LEN): Agent
   return { type: bytes[HEADER_LEN] as number, length, bytes }
 }
 
+/**
+ * The name an SSH_AGENTC_EXTENSION request carries (draft-miller-ssh-agent
+ * §3.8, PROTOCOL.agent), or undefined when the message is not one or its
+ * name does not fit in it:
+ *
+ *     uint32 length | byte 27 | string extension-name | extension contents
+ *
+ * where `string` is a uint32 big-endian length and that many bytes.
+ */
+export function extensionName(frame: AgentFrame): string | undefined {
+  if (frame.type !== AgentMessage.SSH_AGENTC_EXTENSION) return undefined
+  const at = HEADER_LEN + 1
+  if (frame.bytes.length < at + 4) return undefined
+  const nameLength = frame.bytes.readUInt32BE(at)
+  if (nameLength > frame.bytes.length - at - 4) return undefined
+  return frame.bytes.toString('latin1', at + 4, at + 4 + nameLength)
+}
+
 /** Build one message as a frame. */
 export function makeFrame(type: number, contents?: Uint8Array): AgentFrame {
   return frameOf(encodeFrame(type, contents), Number.MAX_SAFE_INTEGER)

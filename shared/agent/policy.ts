@@ -1,4 +1,4 @@
-import { AGENT_FAILURE, AgentMessage, messageName } from './frames.js'
+import { AGENT_FAILURE, type AgentFrame, AgentMessage, extensionName, messageName } from './frames.js'
 import type { AgentQuery } from './relay.js'
 import { FlagError, type FlagSpec } from '../go-flags.js'
 import type { Log } from '../log.js'
@@ -16,11 +16,22 @@ import type { Log } from '../log.js'
  *   not know instead of answering FAILURE. Answering every extension request
  *   locally with FAILURE is what a modern agent without that extension does,
  *   and the client goes on to authenticate.
+ *
+ * Agents also add, remove and lock keys through SSH_AGENTC_EXTENSION
+ * requests (Pageant's `add-ppk@putty.projects.tartarus.org` adds a key like
+ * SSH_AGENTC_ADD_IDENTITY does), so a `-deny` group covers the extensions
+ * that do what its message numbers do, matched by the extension's name
+ * ({@link DENY_EXTENSIONS}). An extension relaykit does not know could do
+ * anything, so while any `-deny` is in effect it is refused too: a
+ * restricted agent forwards only the extensions it can vouch for
+ * ({@link KNOWN_EXTENSIONS}). Without `-deny` every extension is forwarded.
  */
 export interface AgentPolicy {
   readonly compat: boolean
   /** Message numbers answered SSH_AGENT_FAILURE without asking the agent. */
   readonly deny: ReadonlySet<number>
+  /** SSH_AGENTC_EXTENSION names answered SSH_AGENT_FAILURE without asking the agent. */
+  readonly denyExtensions: ReadonlySet<string>
 }
 
 const M = AgentMessage
@@ -49,6 +60,37 @@ export const DENY_GROUPS: Readonly<Record<string, readonly number[]>> = {
   extension: [M.SSH_AGENTC_EXTENSION],
 }
 
+const PUTTY = (name: string): string => `${name}@putty.projects.tartarus.org`
+
+/**
+ * The extensions each `-deny` group also covers, by name. PuTTY's Pageant
+ * (0.78, `pageant.h` KNOWN_EXTENSIONS): `add-ppk` loads a key from a .ppk
+ * file; `reencrypt` and `reencrypt-all` throw away the decrypted form of one
+ * or every key, which then cannot sign until the passphrase is typed again
+ * on the agent's machine: to the client that is a removed key or a locked
+ * agent, so both groups cover both; `list-extended` lists keys.
+ */
+export const DENY_EXTENSIONS: Readonly<Record<string, readonly string[]>> = {
+  list: [PUTTY('list-extended')],
+  add: [PUTTY('add-ppk')],
+  remove: [PUTTY('reencrypt'), PUTTY('reencrypt-all')],
+  lock: [PUTTY('reencrypt'), PUTTY('reencrypt-all')],
+}
+
+/**
+ * Extensions a `-deny` policy forwards when no group covers them, because
+ * they change no key: OpenSSH's `session-bind@openssh.com` (binds the
+ * connection to the server's host key, which is what lets an agent enforce
+ * destination constraints) and the standard `query` (lists extension names).
+ * OpenSSH's agent has no other extension; its key constraints travel inside
+ * SSH_AGENTC_ADD_ID_CONSTRAINED, which `add` already covers.
+ */
+export const KNOWN_EXTENSIONS: ReadonlySet<string> = new Set([
+  'session-bind@openssh.com',
+  'query',
+  ...Object.values(DENY_EXTENSIONS).flat(),
+])
+
 /** The flags that set a policy; every agent-aware relay has them. */
 export const policyFlags: readonly FlagSpec[] = [
   {
@@ -60,13 +102,14 @@ export const policyFlags: readonly FlagSpec[] = [
     name: 'deny',
     type: 'string',
     value: 'TYPES',
-    help: `answer these requests with SSH_AGENT_FAILURE without asking the agent: ${Object.keys(DENY_GROUPS).join(', ')} or message numbers, joined by , or + (e.g. -deny add+remove+lock for a forwarded agent; socat splits EXEC at commas, so use + there)`,
+    help: `answer these requests with SSH_AGENT_FAILURE without asking the agent: ${Object.keys(DENY_GROUPS).join(', ')} or message numbers, joined by , or + (e.g. -deny add+remove+lock for a forwarded agent; socat splits EXEC at commas, so use + there); the groups also cover the extensions that do the same (Pageant's add-ppk, reencrypt), and with any -deny an extension relaykit does not know is refused`,
   },
 ]
 
 /** The policy the flags ask for; throws FlagError naming the valid words. */
 export function parsePolicy(flags: Readonly<Record<string, boolean | string | undefined>>): AgentPolicy {
   const deny = new Set<number>()
+  const denyExtensions = new Set<string>()
   const spec = typeof flags.deny === 'string' ? flags.deny : ''
   for (const word of spec.split(/[,+]/).map((w) => w.trim().toLowerCase()).filter(Boolean)) {
     const group = DENY_GROUPS[word]
@@ -74,8 +117,9 @@ export function parsePolicy(flags: Readonly<Record<string, boolean | string | un
     if (group) group.forEach((n) => deny.add(n))
     else if (number >= 1 && number <= 255) deny.add(number)
     else throw new FlagError(`-deny: unknown request type "${word}" (use ${Object.keys(DENY_GROUPS).join(', ')} or a number 1-255)`)
+    DENY_EXTENSIONS[word]?.forEach((name) => denyExtensions.add(name))
   }
-  return { compat: flags.compat === true, deny }
+  return { compat: flags.compat === true, deny, denyExtensions }
 }
 
 /** True when the policy answers anything itself. */
@@ -87,8 +131,9 @@ export function policyActive(policy: AgentPolicy): boolean {
 export function withPolicy(query: AgentQuery, policy: AgentPolicy, log: Log): AgentQuery {
   if (!policyActive(policy)) return query
   return (request) => {
-    if (policy.deny.has(request.type)) {
-      log.error(`refused ${messageName(request.type)} (-deny)`)
+    const refusal = refusalOf(request, policy)
+    if (refusal !== undefined) {
+      log.error(`refused ${refusal} (-deny)`)
       return Promise.resolve(AGENT_FAILURE)
     }
     if (policy.compat && request.type === M.SSH_AGENTC_EXTENSION) {
@@ -97,4 +142,20 @@ export function withPolicy(query: AgentQuery, policy: AgentPolicy, log: Log): Ag
     }
     return query(request)
   }
+}
+
+/** What `-deny` refuses `request` as (for the log), or undefined when it passes. */
+function refusalOf(request: AgentFrame, policy: AgentPolicy): string | undefined {
+  if (policy.deny.has(request.type)) return messageName(request.type)
+  if (request.type !== M.SSH_AGENTC_EXTENSION || policy.deny.size === 0) return undefined
+  const name = extensionName(request)
+  if (name === undefined) return `${messageName(request.type)} without a valid name`
+  if (policy.denyExtensions.has(name)) return `${messageName(request.type)} ${printable(name)}`
+  if (!KNOWN_EXTENSIONS.has(name)) return `${messageName(request.type)} ${printable(name)}, an extension relaykit does not know`
+  return undefined
+}
+
+// A client chooses the name: keep the log to one short line of ASCII.
+function printable(name: string): string {
+  return JSON.stringify(name.slice(0, 80).replace(/[^\x20-\x7e]/g, '?'))
 }

@@ -59,6 +59,27 @@ function warnIfShared(dir: string, st: fs.Stats, log: Log): void {
   }
 }
 
+/**
+ * Windows: warn when the folder's DACL lets other accounts in (the file in
+ * it is private, but they could delete it, create one in its place first,
+ * or see that it is there). Modes mean nothing there, so the folder's
+ * descriptor is read. A folder whose descriptor cannot be read is left
+ * without a word: the file's own DACL is what keeps the secret.
+ */
+export async function warnIfSharedFolder(dir: string, log: Log): Promise<void> {
+  if (process.platform !== 'win32') return
+  const { currentUserSid, fileSecuritySddl, otherGrantees } = await import('../win32/security.js')
+  let others: string[]
+  try {
+    others = otherGrantees(await fileSecuritySddl(dir), await currentUserSid())
+  } catch {
+    return
+  }
+  if (others.length > 0) {
+    log.error(`warning: ${dir} also lets ${others.join(', ')} in, who could replace the socket file; prefer a folder of your own such as %USERPROFILE%\\.ssh`)
+  }
+}
+
 /** `EACCES (permission denied)`: the code users search for, and what it means. */
 export function describeCode(err: unknown): string {
   const code = errorCode(err)

@@ -22,6 +22,9 @@ export const INVALID_HANDLE_VALUE = -1
 /** LocalAlloc flags: fixed memory, zeroed. */
 export const LPTR = 0x0040
 
+/** GetHandleInformation/SetHandleInformation: child processes inherit the handle. */
+export const HANDLE_FLAG_INHERIT = 0x1
+
 export type Kernel32 = Awaited<ReturnType<typeof bind>>
 
 let bound: Promise<Kernel32> | undefined
@@ -45,6 +48,9 @@ async function bind() {
     GetCurrentProcess: k32.func('intptr_t __stdcall GetCurrentProcess()'),
     TerminateProcess: k32.func('int __stdcall TerminateProcess(intptr_t hProcess, uint32_t uExitCode)'),
     GetConsoleWindow: k32.func('void * __stdcall GetConsoleWindow()'),
+    GetSystemDirectoryW: k32.func('uint32_t __stdcall GetSystemDirectoryW(_Out_ char16_t *lpBuffer, uint32_t uSize)'),
+    GetHandleInformation: k32.func('int __stdcall GetHandleInformation(intptr_t hObject, _Out_ uint32_t *lpdwFlags)'),
+    SetHandleInformation: k32.func('int __stdcall SetHandleInformation(intptr_t hObject, uint32_t dwMask, uint32_t dwFlags)'),
     // Memory
     LocalAlloc: k32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
     LocalFree: k32.func('void * __stdcall LocalFree(void *hMem)'),
@@ -98,6 +104,21 @@ async function bind() {
       'int __stdcall GetOverlappedResult(intptr_t hFile, uintptr_t lpOverlapped, _Out_ uint32_t *lpNumberOfBytesTransferred, int bWait)',
     ),
   }
+}
+
+/**
+ * A system DLL loaded from System32 by its full path. A bare name is looked
+ * for in the executable's own folder first, unless the DLL is one of the
+ * KnownDLLs (kernel32, ntdll, advapi32, user32, ws2_32 are; crypt32 and
+ * secur32 are not): whoever can write to the folder relaykit.exe sits in
+ * could put a crypt32.dll there and run code as every user who starts it.
+ */
+export async function systemLibrary(name: string): Promise<ReturnType<Kernel32['ffi']['load']>> {
+  const k = await kernel32()
+  const buf = Buffer.alloc(2 * 260)
+  const length = k.GetSystemDirectoryW(buf, buf.length / 2) as number
+  if (length === 0 || length >= buf.length / 2) throw lastError(k, 'GetSystemDirectoryW')
+  return k.ffi.load(`${buf.toString('utf16le', 0, 2 * length)}\\${name}`)
 }
 
 /**

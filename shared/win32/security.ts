@@ -257,3 +257,29 @@ export async function restrictFileToUser(file: string): Promise<void> {
 export function fileSecuritySddl(file: string): Promise<string> {
   return withFileHandle(file, READ_CONTROL, (_a, _k, handle) => handleSecuritySddl(handle))
 }
+
+/** SDDL's aliases for the groups a folder most often grants, for messages. */
+const GROUP_NAMES: Readonly<Record<string, string>> = {
+  WD: 'Everyone',
+  AU: 'Authenticated Users',
+  BU: 'Users',
+  IU: 'Interactive',
+  AN: 'Anonymous',
+}
+
+/**
+ * Who besides `userSid` an object's DACL lets in: the trustees of its
+ * allow ACEs that apply to the object itself (not inherit-only), leaving
+ * out SYSTEM, Administrators and the owner-rights and creator-owner
+ * placeholders, which can take any object anyway. Empty: private.
+ */
+export function otherGrantees(sddl: string, userSid: string): string[] {
+  const others = new Set<string>()
+  for (const ace of parseSddl(sddl).aces) {
+    const [kind, flags = '', , , , sid = ''] = ace.split(';')
+    if (kind !== 'A' || flags.includes('IO')) continue
+    if ([userSid, 'SY', 'BA', 'OW', 'CO'].includes(sid)) continue
+    others.add(GROUP_NAMES[sid] ?? sid)
+  }
+  return [...others]
+}

@@ -1,3 +1,4 @@
+import { systemLibrary } from './kernel32.js'
 import { koffi } from './koffi.js'
 
 /**
@@ -13,7 +14,7 @@ const NAME_BUFFER_SIZE = 1024
 /** The user name PuTTY and Pageant would use. */
 export async function puttyUserName(): Promise<string> {
   const ffi = await koffi()
-  const secur32 = ffi.load('secur32.dll')
+  const secur32 = await systemLibrary('secur32.dll')
   const advapi32 = ffi.load('advapi32.dll')
   const GetUserNameExA = secur32.func('int __stdcall GetUserNameExA(int NameFormat, uint8_t *lpNameBuffer, _Inout_ uint32_t *nSize)')
   const GetUserNameA = advapi32.func('int __stdcall GetUserNameA(uint8_t *lpBuffer, _Inout_ uint32_t *pcbBuffer)')

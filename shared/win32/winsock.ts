@@ -1,7 +1,7 @@
 import { type SocketApi, type SocketHandle, WinsockError } from '../channels/af-unix/af-unix.js'
 import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
 import { WSA } from './errors.js'
-import { kernel32, LPTR } from './kernel32.js'
+import { HANDLE_FLAG_INHERIT, kernel32, LPTR } from './kernel32.js'
 import { koffi } from './koffi.js'
 
 /**
@@ -32,6 +32,14 @@ import { koffi } from './koffi.js'
  *   another call's error, which only changes the text of a logged failure.
  * - Everything else is a quick synchronous call.
  *
+ * No socket is inheritable. `socket()` makes inheritable handles, and
+ * relay-listen spawns a process per connection (and the mux process): each
+ * would hold the listening socket and every other client's connection,
+ * keeping them open after we close them and able to read them. Sockets are
+ * made with WSASocketW and WSA_FLAG_NO_HANDLE_INHERIT (Windows 7 SP1+),
+ * overlapped as socket() makes them; accepted ones are also cleared with
+ * SetHandleInformation, as libuv does for its own.
+ *
  * Memory: each socket that reads or writes gets one LocalAlloc'ed block
  * (two OVERLAPPEDs, two WSABUFs, the flags word, a 64 KiB buffer each way),
  * freed once the socket is closed and nothing of it is pending (closing
@@ -41,6 +49,10 @@ import { koffi } from './koffi.js'
 
 const AF_UNIX = 1
 const SOCK_STREAM = 1
+const WSA_FLAG_OVERLAPPED = 0x01
+const WSA_FLAG_NO_HANDLE_INHERIT = 0x80
+/** How every socket of ours is made (exported so a test under Wine can check what was asked). */
+export const SOCKET_FLAGS = WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT
 const INVALID_SOCKET = -1
 const SOCKET_ERROR = -1
 const SD_SEND = 1
@@ -85,7 +97,7 @@ async function bind() {
   const w = {
     ffi,
     WSAStartup: ws2.func('int __stdcall WSAStartup(uint16_t wVersionRequested, void *lpWSAData)'),
-    socket: ws2.func('intptr_t __stdcall socket(int af, int type, int protocol)'),
+    WSASocketW: ws2.func('intptr_t __stdcall WSASocketW(int af, int type, int protocol, void *lpProtocolInfo, uint32_t g, uint32_t dwFlags)'),
     bind: ws2.func('int __stdcall bind(intptr_t s, const void *name, int namelen)'),
     listen: ws2.func('int __stdcall listen(intptr_t s, int backlog)'),
     accept: ws2.func('intptr_t __stdcall accept(intptr_t s, void *addr, void *addrlen)'),
@@ -103,6 +115,7 @@ async function bind() {
     closesocket: ws2.func('int __stdcall closesocket(intptr_t s)'),
     WSAGetLastError: ws2.func('int __stdcall WSAGetLastError()'),
     // kernel32's, for each socket's memory block.
+    SetHandleInformation: k.SetHandleInformation,
     LocalAlloc: k.LocalAlloc,
     LocalFree: k.LocalFree,
     CopyIn: k.CopyIn,
@@ -147,7 +160,7 @@ class Winsock implements SocketApi {
   }
 
   socket(): SocketHandle {
-    const s = this.#w.socket(this.#family, SOCK_STREAM, 0) as number
+    const s = this.#w.WSASocketW(this.#family, SOCK_STREAM, 0, null, 0, SOCKET_FLAGS) as number
     if (s === INVALID_SOCKET) this.#fail('socket')
     return s
   }
@@ -166,6 +179,12 @@ class Winsock implements SocketApi {
       this.#w.accept.async(s, null, null, (err: unknown, client: number) => {
         if (err) return reject(err instanceof Error ? err : new Error(String(err)))
         if (client === INVALID_SOCKET) return reject(new WinsockError('accept', this.#w.WSAGetLastError() as number))
+        // A connection that children could inherit is not served: closed, and the accept fails.
+        if (!this.#w.SetHandleInformation(client, HANDLE_FLAG_INHERIT, 0)) {
+          const error = this.#w.WSAGetLastError() as number
+          this.#w.closesocket(client)
+          return reject(new WinsockError('SetHandleInformation', error))
+        }
         resolve(client)
       })
     })

@@ -3,6 +3,7 @@ import type net from 'node:net'
 import { connectSocket } from '../connect-socket.js'
 import { ExitCode } from '../../exit-codes.js'
 import { RelayError, errorCode, messageOf } from '../../relay-error.js'
+import { refuseForeignPort } from '../owner.js'
 
 /**
  * libassuan "socket files" (gpg-agent on Windows, `S.gpg-agent` in
@@ -65,6 +66,7 @@ export async function connectAssuan(path: string): Promise<net.Socket> {
     throw new RelayError(`cannot read ${path}: ${messageOf(err)}`, ExitCode.ERROR)
   }
   const { port, nonce } = parseAssuanFile(bytes, path)
+  refuseForeignPort(port, path)
   const socket = await connectSocket({ host: '127.0.0.1', port }).catch((err: unknown) => {
     throw new RelayError(
       `${path} names port ${port} but nobody listens there (${errorCode(err) ?? messageOf(err)}): the file is stale; restart gpg-agent`,

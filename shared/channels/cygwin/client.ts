@@ -6,6 +6,7 @@ import { RelayError, errorCode, isClosedByPeer, messageOf } from '../../relay-er
 import { FILE_ATTRIBUTE_SYSTEM, getFileAttributes } from '../../win32/file-attributes.js'
 import { CREDENTIALS_LEN, CYGWIN_SECRET_LEN, type CygwinCredentials, type CygwinVariant, encodeCredentials, parseCygwinSocketFile } from './format.js'
 import { ShortRead, ignore, readExactly, waitForConnect } from './handshake-io.js'
+import { refuseForeignPort } from '../owner.js'
 import { CYGWIN_VARIANT_FLAG, type CygwinVariantChoice } from './variant-flag.js'
 
 /** The client side of a Cygwin/MSYS2 socket file: see format.ts for the file and the handshake. */
@@ -40,6 +41,7 @@ export interface CygwinConnectOptions {
  */
 export async function connectCygwin(file: string, options: CygwinConnectOptions = {}): Promise<net.Socket> {
   const { port, secret } = parseCygwinSocketFile(await readSocketFile(file), file)
+  refuseForeignPort(port, file)
   const guessed = !options.variant || options.variant === 'auto'
   const variant = options.variant && options.variant !== 'auto' ? options.variant : await detectCygwinVariant(file)
   const ours = encodeCredentials({ pid: process.pid, uid: 0, gid: 0, ...options.credentials }, variant)

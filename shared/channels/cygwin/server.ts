@@ -6,8 +6,10 @@ import { ExitCode } from '../../exit-codes.js'
 import type { Log } from '../../log.js'
 import { RelayError, errorCode, messageOf } from '../../relay-error.js'
 import { type AlreadyServed, type ListenerKind, alreadyServed } from '../../listen/listener.js'
-import { describeCode, preparePrivateDirectory } from '../private-directory.js'
-import { FILE_ATTRIBUTE_SYSTEM, addFileAttributes } from '../../win32/file-attributes.js'
+import { describeCode, preparePrivateDirectory, warnIfSharedFolder } from '../private-directory.js'
+import { isForeign, loopbackListenerUids, servedByAnotherUser } from '../owner.js'
+import { FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM } from '../../win32/file-attributes.js'
+import { createPrivateFile } from '../../win32/private-file.js'
 import {
   CREDENTIALS_LEN,
   CYGWIN_SECRET_LEN,
@@ -156,30 +158,41 @@ async function serverHandshake(
   return peer
 }
 
+/**
+ * The file holds the port and the secret: whoever reads it can connect and
+ * use the agent. On POSIX it is born 0600. On Windows the mode means
+ * nothing and a file fs creates takes its folder's ACL, so it is created
+ * empty with a user-only, protected DACL first (win32/private-file.ts) and
+ * only then written: the secret is never in a file others may read.
+ */
 async function writeSocketFile(file: string, content: Buffer, variant: CygwinVariant): Promise<void> {
   try {
-    await fs.writeFile(file, content, { mode: 0o600, flag: 'wx' })
+    if (process.platform === 'win32') await createPrivateSocketFile(file, variant)
+    await fs.writeFile(file, content, process.platform === 'win32' ? { flag: 'r+' } : { mode: 0o600, flag: 'wx' })
   } catch (err) {
+    if (errorCode(err) !== 'EEXIST') await fs.rm(file, { force: true })
     const why = errorCode(err) === 'EEXIST' ? 'another listener created it just now' : describeCode(err)
     throw new RelayError(`cannot create ${file}: ${why}`, ExitCode.ERROR)
   }
-  // Cygwin clients ignore a socket file without SYSTEM; gpg-agent's 8-byte
-  // servers have none, and clients tell the variants apart by it.
-  if (process.platform === 'win32' && variant === 'cygwin') {
-    try {
-      await addFileAttributes(file, FILE_ATTRIBUTE_SYSTEM)
-    } catch (err) {
-      await fs.rm(file, { force: true })
-      throw new RelayError(`cannot mark ${file} as a socket (SYSTEM attribute): ${messageOf(err)}`, ExitCode.ERROR)
-    }
-  }
+}
+
+// Cygwin clients ignore a socket file without SYSTEM; gpg-agent's 8-byte
+// servers have none, and clients tell the variants apart by it.
+async function createPrivateSocketFile(file: string, variant: CygwinVariant): Promise<void> {
+  await createPrivateFile(file, variant === 'cygwin' ? FILE_ATTRIBUTE_SYSTEM : FILE_ATTRIBUTE_NORMAL)
 }
 
 /**
  * What is at `file` before we listen: nothing (undefined), a live server's
- * file (its outcome), or a stale file, which is removed. Live means
- * something on its port sends its secret back: a port since taken by
- * another program is stale. Anything that is not a socket file is refused.
+ * file (its outcome), or a stale file, which is removed. Anything that is
+ * not a socket file is refused.
+ *
+ * The handshake cannot tell who serves the port: the client sends the
+ * secret first and the server only echoes it, so any program that echoes
+ * (or a port since taken by another program that does) looks live. So,
+ * where the system tells (Linux), the file and every listener on its port
+ * must belong to this user; otherwise the address is refused (exit 4),
+ * since another user's listener would receive our clients' requests.
  */
 async function checkExisting(file: string, log: Log | undefined): Promise<AlreadyServed | undefined> {
   let bytes: Buffer
@@ -195,16 +208,25 @@ async function checkExisting(file: string, log: Log | undefined): Promise<Alread
   } catch (err) {
     throw new RelayError(`${file} exists and is not a Cygwin socket file; refusing to replace it (${messageOf(err)})`, ExitCode.ERROR)
   }
-  if (await answersWithSecret(endpoint)) return alreadyServed(`the server on 127.0.0.1 port ${endpoint.port}`)
+  const fileOwner = (await fs.lstat(file)).uid
+  if (isForeign(fileOwner)) throw servedByAnotherUser(file, 'a socket file', fileOwner)
+  if (await answersWithSecret(endpoint)) {
+    const portOwner = loopbackListenerUids(endpoint.port)?.find(isForeign)
+    if (portOwner !== undefined) throw servedByAnotherUser(file, `a listener on 127.0.0.1 port ${endpoint.port}`, portOwner)
+    return alreadyServed(`the server on 127.0.0.1 port ${endpoint.port}`)
+  }
   log?.debug(`removing stale socket file ${file}`)
   await fs.rm(file, { force: true })
   return undefined
 }
 
-/** Does a server answer, with its secret, on the port `file` names? */
+/** Does a server of this user answer, with its secret, on the port `file` names? */
 export async function isLiveCygwin(file: string): Promise<boolean> {
   try {
-    return await answersWithSecret(parseCygwinSocketFile(await fs.readFile(file), file))
+    if (isForeign((await fs.lstat(file)).uid)) return false
+    const endpoint = parseCygwinSocketFile(await fs.readFile(file), file)
+    if (loopbackListenerUids(endpoint.port)?.some(isForeign)) return false
+    return await answersWithSecret(endpoint)
   } catch {
     return false
   }
@@ -236,8 +258,10 @@ async function removeIfOurs(file: string, content: Buffer): Promise<void> {
 
 export const cygwinListener: ListenerKind = {
   what: 'Cygwin socket file',
-  listen: (address, onConnection, { log }) => {
-    preparePrivateDirectory(path.dirname(path.resolve(address)), address, log)
+  listen: async (address, onConnection, { log }) => {
+    const dir = path.dirname(path.resolve(address))
+    preparePrivateDirectory(dir, address, log)
+    await warnIfSharedFolder(dir, log)
     return listenCygwin(address, onConnection, { log })
   },
   isLive: isLiveCygwin,

@@ -27,10 +27,49 @@ export function normalizePipeName(name: string): string {
   return isPipeName(name) ? name.replace(/\//g, '\\') : name
 }
 
-export function connectPipe(name: string): Promise<net.Socket> {
+/**
+ * Connect to pipe `name`, on Windows only once its owner is one we trust
+ * ({@link checkPipeOwner}).
+ */
+export async function connectPipe(name: string): Promise<net.Socket> {
+  const path = normalizePipeName(name)
+  if (process.platform === 'win32') await checkPipeOwner(path)
   // allowHalfOpen: do not let Node answer the server's EOF with a
   // shutdown that named pipes do not have.
-  return connectSocket({ path: normalizePipeName(name), allowHalfOpen: true })
+  return connectSocket({ path, allowHalfOpen: true })
+}
+
+/** SDDL's aliases and SIDs of the system accounts a service's pipe belongs to. */
+const SYSTEM_OWNERS = ['SY', 'S-1-5-18', 'BA', 'S-1-5-32-544']
+
+/**
+ * May a pipe owned by `owner` (a SID or SDDL alias) serve user `userSid`?
+ * Only if it is the user's own, or the system's: Windows' OpenSSH agent
+ * service runs as LocalSystem, and its pipe belongs to SYSTEM or to
+ * Administrators, which no other user can be without being an
+ * administrator (who can read our memory anyway).
+ */
+export function trustedPipeOwner(owner: string, userSid: string): boolean {
+  // No owner at all: Windows gives every pipe one (the creator's token
+  // owner), so only Wine, whose pipes made without security attributes
+  // have none, says this. Nothing can be told from it: not refused.
+  if (owner === '') return true
+  return owner === userSid || SYSTEM_OWNERS.includes(owner)
+}
+
+/**
+ * Refuse (exit 4) a pipe that another user created: whoever made a pipe
+ * first under a name we dial receives our agent requests. Throws what
+ * pipeOwner throws (ENOENT …) when the pipe cannot be opened.
+ */
+export async function checkPipeOwner(path: string): Promise<void> {
+  const [{ pipeOwner }, { currentUserSid }] = await Promise.all([import('../../win32/pipe-owner.js'), import('../../win32/security.js')])
+  const [owner, me] = await Promise.all([pipeOwner(path), currentUserSid()])
+  if (trustedPipeOwner(owner, me)) return
+  throw new RelayError(
+    `open ${path}: the pipe belongs to ${owner}, not to you (${me}) or the system: another user may have created it to receive your agent requests; refusing to connect`,
+    ExitCode.REFUSED,
+  )
 }
 
 /** With `-p`: the pipe does not exist yet, or all its instances are busy. */

@@ -1,7 +1,7 @@
 import { ExitCode } from '../../exit-codes.js'
 import { type ListenerKind, alreadyServed } from '../../listen/listener.js'
 import { RelayError, errorCode, messageOf } from '../../relay-error.js'
-import { connectPipe } from './client.js'
+import { checkPipeOwner, connectPipe, normalizePipeName } from './client.js'
 
 /**
  * relay-listen on a Windows named pipe (`//./pipe/NAME`): the Win32 server
@@ -21,7 +21,11 @@ export const namedPipeListener: ListenerKind = {
       const server = await listenNamedPipe(address, onConnection, { onError: (e) => log.error(messageOf(e)) })
       return { alreadyServed: false, close: () => server.close({ destroyConnections: true }) }
     } catch (err) {
-      if (errorCode(err) === 'EADDRINUSE') return alreadyServed()
+      if (errorCode(err) === 'EADDRINUSE') {
+        // Served, but "nothing to do" only if by us (or the system): REFUSED otherwise.
+        await checkPipeOwner(normalizePipeName(address))
+        return alreadyServed()
+      }
       throw new RelayError(`cannot listen on ${address}: ${messageOf(err)}`, errorCode(err) === 'EINVAL' ? ExitCode.USAGE : ExitCode.ERROR)
     }
   },
@@ -38,7 +42,8 @@ async function isLive(address: string): Promise<boolean> {
         socket.destroy()
         return true
       },
-      (err: unknown) => errorCode(err) !== 'ENOENT',
+      // Another user's pipe is not ours to call served.
+      (err: unknown) => errorCode(err) !== 'ENOENT' && !(err instanceof RelayError && err.exitCode === ExitCode.REFUSED),
     ),
     timeout,
   ])

@@ -6,6 +6,7 @@ import type { Log } from '../../log.js'
 import { RelayError, errorCode } from '../../relay-error.js'
 import { type ListenOutcome, type ListenerKind, alreadyServed } from '../../listen/listener.js'
 import { describeCode, preparePrivateDirectory } from '../private-directory.js'
+import { isForeign, servedByAnotherUser } from '../owner.js'
 
 /**
  * The listening side on Linux, WSL and macOS: a Unix socket that only its
@@ -15,8 +16,10 @@ import { describeCode, preparePrivateDirectory } from '../private-directory.js'
  *   born 0600 (umask held at 0177 while it is bound, so there is no window
  *   in which it is open to others).
  * - A socket file left by a listener that died (connect says ECONNREFUSED)
- *   is replaced; a live one means the job is already done, which makes
- *   `relay-listen … &` in a shell profile idempotent.
+ *   is replaced; a live one of this user means the job is already done,
+ *   which makes `relay-listen … &` in a shell profile idempotent. A live
+ *   socket another uid owns is refused (exit 4): in a shared folder such as
+ *   /tmp anyone can bind the path first and receive our clients' requests.
  * - Anything else at that path (a regular file, a directory) is left alone.
  * - Every way the path can be unusable ends at once in a RelayError naming
  *   the path and the reason.
@@ -31,7 +34,11 @@ export const SUN_PATH_SIZE = process.platform === 'linux' ? 108 : 104
 export const unixListener: ListenerKind = {
   what: 'Unix socket',
   listen: (address, onConnection, { log }) => listenUnix(address, onConnection, log),
-  isLive: (address) => (lstatOrUndefined(address)?.isSocket() ? isLive(address) : Promise.resolve(false)),
+  // Another user's socket never counts: --background must not take it for ours.
+  isLive: (address) => {
+    const st = lstatOrUndefined(address)
+    return st?.isSocket() && !isForeign(st.uid) ? isLive(address) : Promise.resolve(false)
+  },
 }
 
 export async function listenUnix(socketPath: string, onConnection: (socket: net.Socket) => void, log: Log): Promise<ListenOutcome> {
@@ -52,7 +59,10 @@ export async function listenUnix(socketPath: string, onConnection: (socket: net.
       if (!existing.isSocket()) {
         throw new RelayError(`${socketPath} exists and is not a socket; refusing to replace it`, ExitCode.ERROR)
       }
-      if (await isLive(socketPath)) return alreadyServed(ownerOf(existing))
+      if (await isLive(socketPath)) {
+        if (isForeign(existing.uid)) throw servedByAnotherUser(socketPath, 'a listener', existing.uid)
+        return alreadyServed('a listener of this user')
+      }
       log.debug(`removing stale socket ${socketPath}`)
       try {
         fs.rmSync(socketPath, { force: true })
@@ -111,10 +121,6 @@ export function isLive(socketPath: string, timeoutMs = 1000): Promise<boolean> {
     probe.once('connect', () => done(true))
     probe.once('error', () => done(false))
   })
-}
-
-function ownerOf(st: fs.Stats): string {
-  return st.uid === process.getuid?.() ? 'a listener of this user' : `a listener of uid ${st.uid}`
 }
 
 function lstatOrUndefined(p: string): fs.Stats | undefined {

@@ -149,8 +149,9 @@ if (lab) {
 
   t.test('busy pipe: waited for, then served', async (t) => {
     const srv = await startMsgPipeServer(lab, uniquePipeName('busy'), { busyHoldMs: 2500, t })
-    // The first client takes the only instance and is held.
-    const holder = startWineRelay(t, lab, ['npiperelay', forward(srv.pipeName)])
+    // The first client takes the only instance and is held. A plain client: npiperelay's own
+    // owner check would be the connection held, and npiperelay itself then served for good.
+    const holder = startWineRelay(t, lab, ['-e', "require('node:net').connect(process.env.HOLD_PIPE); setInterval(() => {}, 1000)"], { exe: lab.nodeExe, env: { HOLD_PIPE: srv.pipeName } })
     await srv.waitFor('connected', 20_000)
     const started = Date.now()
     const r = startWineRelay(t, lab, ['npiperelay', '-p', '-ei', forward(srv.pipeName)])
