@@ -9,31 +9,21 @@
  * socket is Windows' promise for a handle without HANDLE_FLAG_INHERIT, not
  * tried here.
  */
-import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { assertCompiled } from '../../lab/built.js'
 import { ensureWineServer, requireLab, runWine, winPath } from '../../lab/winlab.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '../..')
-
-function checkCompiled(): void {
-  for (const name of ['win32/winsock', 'win32/kernel32']) {
-    const src = path.join(root, 'shared', `${name}.ts`)
-    const out = path.join(root, 'lib', 'shared', `${name}.js`)
-    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
-      throw new Error(`${path.relative(root, out)} is missing or older than its source: run \`npx tsc -p tsconfig.json\``)
-    }
-  }
-}
 
 const lab = requireLab(t)
 if (lab) {
   ensureWineServer(lab)
 
   t.test('sockets made, listening and accepted by the Winsock bindings are not inheritable', async (t) => {
-    checkCompiled()
+    assertCompiled(['win32/winsock', 'win32/kernel32'])
     const host = path.join(root, 'test', 'shared', 'win32', 'fixtures', 'winsock-inherit-host.mjs')
     const r = await runWine(lab, lab.nodeExe, [winPath(host)], { t, timeoutMs: 60_000 })
     const out = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Record<string, unknown>

@@ -14,7 +14,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { builtExecutable } from '../../lab/built.js'
+import { builtExecutable, assertCompiled } from '../../lab/built.js'
 import { shortTempDir } from '../../lab/temp-dir.js'
 import { type LabEnv, ensureWineServer, requireLab, runWine, spawnWine, winPath } from '../../lab/winlab.js'
 import { parseCygwinSocketFile } from '../../shared/channels/cygwin/format.js'
@@ -27,16 +27,6 @@ const host = path.join(root, 'test', 'shared', 'win32', 'fixtures', 'private-fil
 
 /** GENERIC_ALL, or FILE_ALL_ACCESS as the system may store it. */
 const FULL = /^(GA|FA|0x1f01ff)$/
-
-function checkCompiled(): void {
-  for (const name of ['win32/private-file', 'win32/security', 'win32/errors']) {
-    const src = path.join(root, 'shared', `${name}.ts`)
-    const out = path.join(root, 'lib', 'shared', `${name}.js`)
-    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
-      throw new Error(`${path.relative(root, out)} is missing or older than its source: run \`npx tsc -p tsconfig.json\``)
-    }
-  }
-}
 
 /** The report of private-file-host.mjs for FILE and PLAIN in `dir`. */
 async function hostReport(t: Test, lab: LabEnv, dir: string, file = path.join(dir, 'made-private')): Promise<Record<string, string>> {
@@ -71,7 +61,7 @@ if (lab) {
   ensureWineServer(lab)
 
   t.test('createPrivateFile: the descriptor as stored grants the user alone', async (t) => {
-    checkCompiled()
+    assertCompiled(['win32/private-file', 'win32/security', 'win32/errors'])
     const dir = shortTempDir(t)
     fs.chmodSync(dir, 0o777) // a folder that grants everyone: Wine maps modes onto the folder's DACL
     const out = await hostReport(t, lab, dir)

@@ -11,14 +11,13 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { builtExecutable } from '../../../lab/built.js'
 import { formatCygwinSocketFile } from '../../../shared/channels/cygwin/format.js'
 import { ExitCode } from '../../../shared/exit-codes.js'
-import { waitFor } from '../../fixtures/openssh.js'
+import { waitFor, freePort, portListening } from '../../fixtures/openssh.js'
 
 const NOBODY = 65534
 const root = process.platform === 'linux' && process.getuid?.() === 0
@@ -41,23 +40,6 @@ function stickyDir(t: Test): string {
   fs.chmodSync(dir, 0o1777)
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-function portListening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect({ host: '127.0.0.1', port })
-    c.once('connect', () => (c.destroy(), resolve(true)))
-    c.once('error', () => resolve(false))
-  })
 }
 
 const refusal = (what: RegExp) =>

@@ -11,11 +11,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { assertCompiled } from '../../../lab/built.js'
 import { normalizePipeName } from '../../../shared/win32/pipe-server.js'
 import { type LabEnv, requireLab, runWine, spawnWine, uniquePipeName, winPath } from '../../../lab/winlab.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const root = path.resolve(here, '../../..')
 const fixture = (name: string) => winPath(path.join(here, 'fixtures', name))
 
 const PIPE_SERVER_END = 0x1
@@ -32,17 +32,6 @@ let hosts = 0
 t.teardown(() => {
   if (scratch) fs.rmSync(scratch, { recursive: true, force: true })
 })
-
-/** The compiled module the fixtures import; stale output would test old code. */
-function checkCompiled(): void {
-  for (const name of ['pipe-server', 'security', 'completion-port', 'kernel32', 'errors']) {
-    const src = path.join(root, 'shared', 'win32', `${name}.ts`)
-    const out = path.join(root, 'lib', 'shared', 'win32', `${name}.js`)
-    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
-      throw new Error(`${path.relative(root, out)} is missing or older than its source: run \`npx tsc -p tsconfig.json\``)
-    }
-  }
-}
 
 interface Host {
   pipe: string
@@ -157,7 +146,7 @@ t.test('pipe names: \\\\.\\pipe\\ and //./pipe/ forms, nothing else', async (t) 
 t.test('under Wine', async (t) => {
   const lab = requireLab(t)
   if (!lab) return
-  checkCompiled()
+  assertCompiled(['win32/pipe-server', 'win32/security', 'win32/completion-port', 'win32/kernel32', 'win32/errors'])
 
   t.test('DACL, owner and pipe flags read back from an instance', async (t) => {
     const host = await startHost(t, lab, uniquePipeName('psec'))

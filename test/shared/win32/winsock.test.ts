@@ -17,25 +17,13 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseSddl } from '../../../shared/win32/security.js'
-import { builtExecutable } from '../../../lab/built.js'
+import { builtExecutable, assertCompiled } from '../../../lab/built.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
 import { ensureWineServer, requireLab, runWine, winPath } from '../../../lab/winlab.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const root = path.resolve(here, '../../..')
 
 const NO_AF_UNIX = /no AF_UNIX sockets \(they need Windows 10 1803 or later; Wine has none\); use a named pipe \/\/\.\/pipe\/NAME instead/
-
-/** The compiled modules the fixture imports; stale output would test old code. */
-function checkCompiled(): void {
-  for (const name of ['channels/af-unix/af-unix', 'win32/winsock', 'win32/completion-port', 'win32/security', 'win32/kernel32', 'win32/errors']) {
-    const src = path.join(root, 'shared', `${name}.ts`)
-    const out = path.join(root, 'lib', 'shared', `${name}.js`)
-    if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
-      throw new Error(`${path.relative(root, out)} is missing or older than its source: run \`npx tsc -p tsconfig.json\``)
-    }
-  }
-}
 
 const lab = requireLab(t)
 if (lab) {
@@ -66,7 +54,7 @@ if (lab) {
   })
 
   t.test('the bindings with AF_INET carry the stream class: refused, 4 MiB up and 1 MiB down byte-exact, half-close, accept ends on close', async (t) => {
-    checkCompiled()
+    assertCompiled(['channels/af-unix/af-unix', 'win32/winsock', 'win32/completion-port', 'win32/security', 'win32/kernel32', 'win32/errors'])
     const privateFile = path.join(shortTempDir(t), 'private.txt')
     fs.writeFileSync(privateFile, '')
     const r = await runWine(lab, lab.nodeExe, [winPath(path.join(here, 'fixtures', 'winsock-host.mjs'))], {
