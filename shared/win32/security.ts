@@ -30,11 +30,9 @@ const TOKEN_QUERY = 0x0008
 const TOKEN_USER_CLASS = 1
 const SDDL_REVISION_1 = 1
 const SE_KERNEL_OBJECT = 6
-const SE_FILE_OBJECT = 1
 const OWNER_SECURITY_INFORMATION = 0x1
 const GROUP_SECURITY_INFORMATION = 0x2
 const DACL_SECURITY_INFORMATION = 0x4
-const PROTECTED_DACL_SECURITY_INFORMATION = 0x80000000
 const READ_CONTROL = 0x00020000
 const WRITE_DAC = 0x00040000
 const FILE_SHARE_ALL = 0x7 // read, write, delete
@@ -64,12 +62,7 @@ async function bind() {
     ConvertSecurityDescriptorToStringSecurityDescriptorW: advapi32.func(
       'int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *SecurityDescriptor, uint32_t RequestedStringSDRevision, uint32_t SecurityInformation, _Out_ void **StringSecurityDescriptor, void *StringSecurityDescriptorLen)',
     ),
-    GetSecurityDescriptorDacl: advapi32.func(
-      'int __stdcall GetSecurityDescriptorDacl(void *pSecurityDescriptor, _Out_ int *lpbDaclPresent, _Out_ void **pDacl, _Out_ int *lpbDaclDefaulted)',
-    ),
-    SetSecurityInfo: advapi32.func(
-      'uint32_t __stdcall SetSecurityInfo(intptr_t handle, int ObjectType, uint32_t SecurityInfo, void *psidOwner, void *psidGroup, void *pDacl, void *pSacl)',
-    ),
+    SetKernelObjectSecurity: advapi32.func('int __stdcall SetKernelObjectSecurity(intptr_t Handle, uint32_t SecurityInformation, void *SecurityDescriptor)'),
     GetSecurityInfo: advapi32.func(
       'uint32_t __stdcall GetSecurityInfo(intptr_t handle, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
     ),
@@ -232,21 +225,18 @@ async function withFileHandle<T>(file: string, access: number, use: (a: Advapi32
 
 /**
  * Give `file` the DACL of {@link userOnlySddl}: protected (nothing inherited
- * from the folder), one ACE granting the current user full access. For
- * relay-listen's AF_UNIX socket files, which Windows creates with the
- * folder's inherited ACL.
+ * from the folder: the descriptor's SE_DACL_PROTECTED, from "D:P"), one ACE
+ * granting the current user full access. For relay-listen's AF_UNIX socket
+ * files, which Windows creates with the folder's inherited ACL, and a
+ * `--logfile` that already existed. SetKernelObjectSecurity stores the
+ * descriptor as built; Wine's SetSecurityInfo, given the same DACL, made
+ * the file 0777 (Everyone granted everything).
  */
 export async function restrictFileToUser(file: string): Promise<void> {
   await withFileHandle(file, WRITE_DAC | READ_CONTROL, async (a, k, handle) => {
     const descriptor = await userOnlyDescriptor(a, k)
     try {
-      const present = [0]
-      const dacl: unknown[] = [null]
-      const defaulted = [0]
-      if (!a.GetSecurityDescriptorDacl(descriptor, present, dacl, defaulted) || !present[0]) throw lastError(k, 'GetSecurityDescriptorDacl')
-      const info = DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION
-      const status = a.SetSecurityInfo(handle, SE_FILE_OBJECT, info, null, null, dacl[0], null) as number
-      if (status !== 0) throw new Error(`SetSecurityInfo on ${file} failed (error ${status})`)
+      if (!a.SetKernelObjectSecurity(handle, DACL_SECURITY_INFORMATION, descriptor)) throw lastError(k, `SetKernelObjectSecurity on ${file}`)
     } finally {
       k.LocalFree(descriptor)
     }

@@ -74,7 +74,7 @@ if (lab) {
     t.equal(out.acceptAfterClose, 'ECANCELED', 'closesocket ends a pending accept (the pool thread is freed)')
     // Wine maps a file's DACL onto Unix mode bits and reads back a synthesized
     // one, so what restrictFileToUser stored cannot be checked here; that the
-    // calls (CreateFileW with OPEN_REPARSE_POINT, SetSecurityInfo) succeed is.
+    // calls (CreateFileW with OPEN_REPARSE_POINT, SetKernelObjectSecurity) succeed is.
     t.comment(`file SDDL as read back: ${String(out.sddl)}`)
     // The user's SID from Wine itself, not from relaykit's code: the
     // HKEY_USERS hive Wine loaded for the user is named after it.
