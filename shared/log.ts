@@ -40,9 +40,11 @@ export function createLog(stream: Writable, prefix: string, verbose: boolean): L
  * at a file of yours, or read the link's target), refused unless it is a
  * regular file owned by this user, and made 0600 if it already existed with
  * a wider mode (the mode given to open applies only to a new file). On
- * Windows the mode means nothing and the file keeps its folder's ACL.
+ * Windows, where the mode means nothing and a file Node creates takes its
+ * folder's ACL, see {@link makePrivateOnWindows}.
  */
-export function openLogFile(path: string): Writable {
+export async function openLogFile(path: string): Promise<Writable> {
+  const existed = process.platform === 'win32' ? !(await createPrivateOnWindows(path)) : false
   let fd: number
   try {
     fd = fs.openSync(path, LOG_OPEN_FLAGS, 0o600)
@@ -52,6 +54,7 @@ export function openLogFile(path: string): Writable {
   }
   try {
     if (process.platform !== 'win32') makePrivate(fd, path)
+    else if (existed) await makePrivateOnWindows(fd, path)
   } catch (err) {
     fs.closeSync(fd)
     throw err
@@ -63,11 +66,55 @@ const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW = 0 } = fs.constants
 const LOG_OPEN_FLAGS = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW
 
 function makePrivate(fd: number, path: string): void {
-  const st = fs.fstatSync(fd)
+  const st = checkRegularFile(fd, path)
   const uid = process.getuid?.()
-  if (!st.isFile()) throw new RelayError(`the log file ${path} is not a regular file: give the path of a file`, ExitCode.ERROR)
   if (uid !== undefined && st.uid !== uid) {
     throw new RelayError(`the log file ${path} belongs to uid ${st.uid}, not to you (uid ${uid}): use a file of your own`, ExitCode.ERROR)
   }
   if ((st.mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600)
+}
+
+function checkRegularFile(fd: number, path: string): fs.Stats {
+  const st = fs.fstatSync(fd)
+  if (!st.isFile()) throw new RelayError(`the log file ${path} is not a regular file: give the path of a file`, ExitCode.ERROR)
+  return st
+}
+
+/**
+ * Windows: create a new log file with the user-only, protected DACL from
+ * its first byte (createPrivateFile), so no other account can open it and
+ * keep the handle. False when it already exists.
+ */
+async function createPrivateOnWindows(path: string): Promise<boolean> {
+  const [{ createPrivateFile }, { FILE_ATTRIBUTE_NORMAL }] = await Promise.all([import('./win32/private-file.js'), import('./win32/file-attributes.js')])
+  try {
+    await createPrivateFile(path, FILE_ATTRIBUTE_NORMAL)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw new RelayError(`cannot open the log file ${path}: ${messageOf(err)}`, ExitCode.ERROR)
+  }
+}
+
+/**
+ * Windows, a log file that already existed: refused unless its owner (of
+ * the path itself: a symbolic link is not followed for this) is this user,
+ * or Administrators, which an elevated administrator's files belong to and
+ * no other user can give a file without being one; then given the same
+ * user-only, protected DACL as a new one, whatever it granted before.
+ */
+async function makePrivateOnWindows(fd: number, path: string): Promise<void> {
+  checkRegularFile(fd, path)
+  const { currentUserSid, fileSecuritySddl, parseSddl, restrictFileToUser } = await import('./win32/security.js')
+  const [sddl, me] = await Promise.all([fileSecuritySddl(path), currentUserSid()])
+  const owner = parseSddl(sddl).owner ?? ''
+  if (!trustedLogOwner(owner, me)) {
+    throw new RelayError(`the log file ${path} belongs to ${owner || 'nobody'}, not to you (${me}): use a file of your own`, ExitCode.ERROR)
+  }
+  await restrictFileToUser(path)
+}
+
+/** May a log file owned by `owner` (a SID or SDDL alias) be written by user `userSid`? */
+export function trustedLogOwner(owner: string, userSid: string): boolean {
+  return owner === userSid || owner === 'BA' || owner === 'S-1-5-32-544'
 }

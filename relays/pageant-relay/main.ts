@@ -57,7 +57,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   }
   let log: Log
   try {
-    log = createLog(flags.logfile ? openLogFile(flags.logfile as string) : io.stderr, cli.name, verbose)
+    log = createLog(flags.logfile ? await openLogFile(flags.logfile as string) : io.stderr, cli.name, verbose)
   } catch (err) {
     io.stderr.write(`${cli.name}: ${messageOf(err)}\n`)
     return err instanceof RelayError ? err.exitCode : ExitCode.ERROR

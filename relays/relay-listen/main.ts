@@ -83,7 +83,7 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
   // --logfile takes everything: our lines, and the relays' and commands' stderr.
   let stderr: Writable
   try {
-    stderr = flags.logfile ? openLogFile(flags.logfile as string) : io.stderr
+    stderr = flags.logfile ? await openLogFile(flags.logfile as string) : io.stderr
   } catch (err) {
     return fail(createLog(io.stderr, cli.name, false), err)
   }
