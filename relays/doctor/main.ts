@@ -15,9 +15,10 @@ export const cli: CliSpec = {
   description: [
     'Checks every way this machine could reach an SSH agent and says what works and',
     'what to fix. Windows: Pageant (window and pipe), the openssh-ssh-agent pipe,',
-    "gpg4win's sockets, Docker's pipe. WSL: interop, where relaykit.exe lives, a",
-    'listener, SSH_AUTH_SOCK. Linux/macOS: SSH_AUTH_SOCK. Each agent is asked for its',
-    'identities (key counts only are shown). The report goes to stdout.',
+    "gpg4win's sockets, Docker's pipe, who may write where relaykit.exe is. WSL:",
+    'interop, where relaykit.exe lives, a listener, SSH_AUTH_SOCK. Linux/macOS:',
+    'SSH_AUTH_SOCK. Each agent is asked for its identities (key counts only are',
+    'shown). The report goes to stdout.',
     'Exit 0 when at least one agent answered, 3 when none did.',
   ].join('\n'),
   flags: [

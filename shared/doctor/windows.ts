@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { AgentFrame } from '../agent/frames.js'
 import { parseAssuanFile } from '../channels/assuan/client.js'
 import { parseCygwinSocketFile } from '../channels/cygwin/format.js'
@@ -24,12 +25,15 @@ export interface WindowsFacts {
   pageantPipeName(): Promise<string>
   /** One request to Pageant over WM_COPYDATA; the whole answer. */
   queryCopyData(request: AgentFrame, timeoutMs: number): Promise<AgentFrame>
+  /** Which other accounts the folder's DACL lets write in it (security.ts otherWriters); throws when it cannot be read. */
+  folderWriters(dir: string): Promise<string[]>
 }
 
 export async function hostWindowsFacts(): Promise<WindowsFacts> {
-  const [{ pageantWindow, queryByCopyData }, { discoverPageantPipeName }] = await Promise.all([
+  const [{ pageantWindow, queryByCopyData }, { discoverPageantPipeName }, { currentUserSid, fileSecuritySddl, otherWriters }] = await Promise.all([
     import('../channels/pageant/wm-copydata.js'),
     import('../channels/pageant/pipe-name.js'),
+    import('../win32/security.js'),
   ])
   return {
     pageantWindow: async () => !!(await pageantWindow()),
@@ -39,6 +43,7 @@ export async function hostWindowsFacts(): Promise<WindowsFacts> {
       if (!hwnd) throw new RelayError('Pageant is not running: no window of class Pageant', ExitCode.UNAVAILABLE)
       return queryByCopyData(hwnd, request, timeoutMs)
     },
+    folderWriters: async (dir) => otherWriters(await fileSecuritySddl(dir), await currentUserSid()),
   }
 }
 
@@ -58,6 +63,7 @@ export async function windowsChecks(facts: DoctorFacts, win: WindowsFacts, timeo
     await checkOpenSshPipe(facts, timeoutMs),
     ...(await checkGpgSockets(facts, timeoutMs)),
     await checkDockerPipe(facts, timeoutMs),
+    await checkExecutableFolder(facts, win),
   ]
 }
 
@@ -210,3 +216,31 @@ export async function checkDockerPipe(facts: DoctorFacts, timeoutMs: number): Pr
     return { name, status: 'warn', detail: `${DOCKER_PIPE}: ${messageOf(err)}`, fix: 'restart Docker Desktop' }
   }
 }
+
+/**
+ * The folder relaykit.exe runs from: whoever may write there can replace
+ * it (or its hard links, or plant a DLL that Node's own imports load from
+ * beside it), and it runs as you at every login. A folder made under C:\
+ * lets Authenticated Users modify it.
+ */
+export async function checkExecutableFolder(facts: DoctorFacts, win: WindowsFacts): Promise<CheckResult> {
+  const name = 'relaykit folder'
+  const dir = path.win32.dirname(facts.self)
+  let writers: string[]
+  try {
+    writers = await win.folderWriters(dir)
+  } catch (err) {
+    return { name, status: 'warn', detail: `${dir}: cannot read its permissions: ${messageOf(err)}`, fix: LOCK_DOWN(dir) }
+  }
+  if (writers.length === 0) return { name, status: 'ok', detail: `${dir}: only you and the system may write here` }
+  return {
+    name,
+    status: 'fail',
+    detail: `${dir}: ${writers.join(', ')} may write here, and could replace ${path.win32.basename(facts.self)}, which runs as you`,
+    fix: LOCK_DOWN(dir),
+  }
+}
+
+const LOCK_DOWN = (dir: string) =>
+  `move relaykit.exe (and its links) to a folder only you can write, such as %LOCALAPPDATA%\\Programs\\relaykit, or lock this one down: ` +
+  `icacls "${dir}" /inheritance:r /grant:r "%USERNAME%:(OI)(CI)F" SYSTEM:(OI)(CI)F Administrators:(OI)(CI)F`

@@ -273,3 +273,44 @@ export function otherGrantees(sddl: string, userSid: string): string[] {
   }
   return [...others]
 }
+
+/** SDDL's two-letter access rights (directory-service names stand for the same bits on files) and their masks. */
+const RIGHTS: Readonly<Record<string, number>> = {
+  CC: 0x1, DC: 0x2, LC: 0x4, SW: 0x8, RP: 0x10, WP: 0x20, DT: 0x40, LO: 0x80, CR: 0x100,
+  SD: 0x10000, RC: 0x20000, WD: 0x40000, WO: 0x80000,
+  GA: 0x10000000, GX: 0x20000000, GW: 0x40000000, GR: 0x80000000,
+  FA: 0x1f01ff, FR: 0x120089, FW: 0x120116, FX: 0x1200a0,
+}
+
+/**
+ * Rights that let someone put another file in a folder's place or change
+ * one in it: FILE_ADD_FILE (FILE_WRITE_DATA on a file), FILE_DELETE_CHILD,
+ * DELETE, WRITE_DAC, WRITE_OWNER, GENERIC_WRITE and GENERIC_ALL.
+ */
+const WRITE_RIGHTS = 0x2 | 0x40 | 0x10000 | 0x40000 | 0x80000 | 0x40000000 | 0x10000000
+
+/** An ACE's rights field (`FA`, `0x1301bf`, `CCDC…`) as a mask. */
+function rightsMask(rights: string): number {
+  if (/^0x[0-9a-f]+$/i.test(rights)) return Number(rights)
+  let mask = 0
+  for (const alias of rights.match(/../g) ?? []) mask |= RIGHTS[alias] ?? 0
+  return mask >>> 0
+}
+
+/**
+ * Who besides `userSid` (and SYSTEM, Administrators, the owner-rights and
+ * creator-owner placeholders) a folder's DACL lets write in it: allow ACEs
+ * with a write right, on the folder itself or inherited by the files put
+ * in it (an inherit-only object-inherit ACE reaches a new relaykit.exe).
+ * Read and execute grants do not count: C:\Program Files has them.
+ */
+export function otherWriters(sddl: string, userSid: string): string[] {
+  const others = new Set<string>()
+  for (const ace of parseSddl(sddl).aces) {
+    const [kind, flags = '', rights = '', , , sid = ''] = ace.split(';')
+    if (kind !== 'A' || (flags.includes('IO') && !flags.includes('OI'))) continue
+    if ([userSid, 'SY', 'BA', 'OW', 'CO'].includes(sid) || (rightsMask(rights) & WRITE_RIGHTS) === 0) continue
+    others.add(GROUP_NAMES[sid] ?? sid)
+  }
+  return [...others]
+}

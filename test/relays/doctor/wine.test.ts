@@ -136,4 +136,25 @@ if (lab) {
     await waitFor(() => Buffer.concat(received).length >= 16, 'the nonce', 5000)
     t.same(Buffer.concat(received).subarray(0, 16), nonce, 'doctor proved it could read the file: it sent the nonce')
   })
+
+  t.test("the folder relaykit.exe runs from: fail when others may write there, ok when only read or nothing", async (t) => {
+    // Wine derives a folder's DACL from its Unix mode: 0777 grants Everyone
+    // write, 0755 read and execute, 0700 nothing to anyone but the user.
+    const expected: Array<[number, RegExp | string, string]> = [
+      [0o777, /may write here/, 'fail'],
+      [0o755, 'only you and the system may write here', 'ok'],
+      [0o700, 'only you and the system may write here', 'ok'],
+    ]
+    for (const [mode, detail, status] of expected) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaykit-doctor-dir-'))
+      t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+      const exe = path.join(dir, 'relaykit.exe')
+      fs.copyFileSync(builtExecutable('win-x64'), exe)
+      fs.chmodSync(dir, mode)
+      const r = await runWine(lab, exe, ['doctor', '--json'], { t, timeoutMs: 120_000 })
+      const row = (JSON.parse(r.stdout) as DoctorReport).checks.find((c) => c.name === 'relaykit folder')
+      t.match(row, { status, detail: typeof detail === 'string' ? `${winPath(dir)}: ${detail}` : detail }, `a ${mode.toString(8)} folder: ${JSON.stringify(row)}`)
+      if (status === 'fail') t.match(row, { detail: /Everyone may write here, and could replace relaykit\.exe/, fix: /%LOCALAPPDATA%\\Programs\\relaykit.*icacls/ })
+    }
+  })
 }
