@@ -257,21 +257,27 @@ const GROUP_NAMES: Readonly<Record<string, string>> = {
   AN: 'Anonymous',
 }
 
-/**
- * Who besides `userSid` an object's DACL lets in: the trustees of its
- * allow ACEs that apply to the object itself (not inherit-only), leaving
- * out SYSTEM, Administrators and the owner-rights and creator-owner
- * placeholders, which can take any object anyway. Empty: private.
- */
-export function otherGrantees(sddl: string, userSid: string): string[] {
+/** Trustees that can take any object anyway: SYSTEM, Administrators, the owner-rights and creator-owner placeholders. */
+const ALWAYS_TRUSTED = ['SY', 'BA', 'OW', 'CO']
+
+/** The trustees (by name where known), other than `userSid` and {@link ALWAYS_TRUSTED}, of the allow ACEs `counts` keeps. */
+function grantees(sddl: string, userSid: string, counts: (flags: string, rights: string) => boolean): string[] {
   const others = new Set<string>()
   for (const ace of parseSddl(sddl).aces) {
-    const [kind, flags = '', , , , sid = ''] = ace.split(';')
-    if (kind !== 'A' || flags.includes('IO')) continue
-    if ([userSid, 'SY', 'BA', 'OW', 'CO'].includes(sid)) continue
+    const [kind, flags = '', rights = '', , , sid = ''] = ace.split(';')
+    if (kind !== 'A' || sid === userSid || ALWAYS_TRUSTED.includes(sid) || !counts(flags, rights)) continue
     others.add(GROUP_NAMES[sid] ?? sid)
   }
   return [...others]
+}
+
+/**
+ * Who besides `userSid` an object's DACL lets in: the trustees of its
+ * allow ACEs that apply to the object itself (not inherit-only), leaving
+ * out {@link ALWAYS_TRUSTED}. Empty: private.
+ */
+export function otherGrantees(sddl: string, userSid: string): string[] {
+  return grantees(sddl, userSid, (flags) => !flags.includes('IO'))
 }
 
 /** SDDL's two-letter access rights (directory-service names stand for the same bits on files) and their masks. */
@@ -298,19 +304,11 @@ function rightsMask(rights: string): number {
 }
 
 /**
- * Who besides `userSid` (and SYSTEM, Administrators, the owner-rights and
- * creator-owner placeholders) a folder's DACL lets write in it: allow ACEs
+ * Who besides `userSid` (and {@link ALWAYS_TRUSTED}) a folder's DACL lets write in it: allow ACEs
  * with a write right, on the folder itself or inherited by the files put
  * in it (an inherit-only object-inherit ACE reaches a new relaykit.exe).
  * Read and execute grants do not count: C:\Program Files has them.
  */
 export function otherWriters(sddl: string, userSid: string): string[] {
-  const others = new Set<string>()
-  for (const ace of parseSddl(sddl).aces) {
-    const [kind, flags = '', rights = '', , , sid = ''] = ace.split(';')
-    if (kind !== 'A' || (flags.includes('IO') && !flags.includes('OI'))) continue
-    if ([userSid, 'SY', 'BA', 'OW', 'CO'].includes(sid) || (rightsMask(rights) & WRITE_RIGHTS) === 0) continue
-    others.add(GROUP_NAMES[sid] ?? sid)
-  }
-  return [...others]
+  return grantees(sddl, userSid, (flags, rights) => (!flags.includes('IO') || flags.includes('OI')) && (rightsMask(rights) & WRITE_RIGHTS) !== 0)
 }
