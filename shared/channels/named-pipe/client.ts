@@ -28,37 +28,15 @@ export function normalizePipeName(name: string): string {
 }
 
 /**
- * Connect to pipe `name`, on Windows only once its owner is one we trust
- * ({@link checkPipeOwner}).
+ * Connect to pipe `name`. Its owner is not checked here: reading it takes a
+ * connection of its own (libuv does not hand out its handle), and one more
+ * connection per client made Pageant under Wine drop clients under parallel
+ * load. relay-listen checks a served pipe's owner ({@link checkPipeOwner}).
  */
-export async function connectPipe(name: string): Promise<net.Socket> {
-  const path = normalizePipeName(name)
-  if (process.platform === 'win32') await recentOwnerCheck(path)
+export function connectPipe(name: string): Promise<net.Socket> {
   // allowHalfOpen: do not let Node answer the server's EOF with a
   // shutdown that named pipes do not have.
-  return connectSocket({ path, allowHalfOpen: true })
-}
-
-/** How long a passed owner check stands for further connections to the same pipe. */
-const OWNER_CHECK_MS = 1000
-
-const ownerChecks = new Map<string, { passed: Promise<void>; at: number }>()
-
-/**
- * {@link checkPipeOwner}, shared by the connections one process opens to a
- * pipe at about the same time (the streams of a mux, the relays of an
- * in-process listener): each check opens the pipe once more, and 64 of them
- * at once to Pageant under load made it drop connections. A check that
- * passed stands for {@link OWNER_CHECK_MS}; one that failed is not kept.
- */
-function recentOwnerCheck(path: string): Promise<void> {
-  const now = Date.now()
-  const known = ownerChecks.get(path)
-  if (known && now - known.at < OWNER_CHECK_MS) return known.passed
-  const passed = checkPipeOwner(path)
-  ownerChecks.set(path, { passed, at: now })
-  passed.catch(() => ownerChecks.get(path)?.passed === passed && ownerChecks.delete(path))
-  return passed
+  return connectSocket({ path: normalizePipeName(name), allowHalfOpen: true })
 }
 
 /** SDDL's aliases and SIDs of the system accounts a service's pipe belongs to. */

@@ -32,9 +32,10 @@ export const namedPipeListener: ListenerKind = {
   isLive,
 }
 
-/** Does a server answer on the pipe? A busy pipe (every instance taken) has one. */
+/** Does a server of ours answer on the pipe? A busy pipe (every instance taken) has one. */
 async function isLive(address: string): Promise<boolean> {
-  const probe = connectPipe(address)
+  // Another user's pipe is not ours to call served.
+  const probe = process.platform === 'win32' ? checkPipeOwner(normalizePipeName(address)).then(() => connectPipe(address)) : connectPipe(address)
   const timeout = new Promise<boolean>((resolve) => setTimeout(resolve, 1000, true).unref())
   return Promise.race([
     probe.then(
@@ -42,7 +43,6 @@ async function isLive(address: string): Promise<boolean> {
         socket.destroy()
         return true
       },
-      // Another user's pipe is not ours to call served.
       (err: unknown) => errorCode(err) !== 'ENOENT' && !(err instanceof RelayError && err.exitCode === ExitCode.REFUSED),
     ),
     timeout,

@@ -24,6 +24,7 @@ for (const mode of ['in-process', 'spawn'] as const) {
     const agent = await startAgent(t, dir)
     const sock = path.join(dir, 'agent', 'relay.sock')
     const l = await startListener(t, exe, ['-v', ...(mode === 'spawn' ? ['--spawn'] : []), sock, '--', exe, 'uds-relay', agent.socket], { socket: sock })
+    await waitFor(() => l.log().includes('listening on'), 'the listener to say it listens') // the file exists a moment before
     t.match(l.log(), `(${mode}:`)
     t.match((await sshAdd(sock, ['-l'])).stdout, agent.fingerprint)
     t.equal((await sshAdd(sock, ['-L'])).stdout.trim(), agent.publicKey)
