@@ -82,6 +82,7 @@ async function bind() {
     CreateNamedPipeW: k32.func(
       'intptr_t __stdcall CreateNamedPipeW(const char16_t *lpName, uint32_t dwOpenMode, uint32_t dwPipeMode, uint32_t nMaxInstances, uint32_t nOutBufferSize, uint32_t nInBufferSize, uint32_t nDefaultTimeOut, void *lpSecurityAttributes)',
     ),
+    WaitNamedPipeW: k32.func('int __stdcall WaitNamedPipeW(const char16_t *lpNamedPipeName, uint32_t nTimeOut)'),
     ConnectNamedPipe: k32.func('int __stdcall ConnectNamedPipe(intptr_t hNamedPipe, uintptr_t lpOverlapped)'),
     DisconnectNamedPipe: k32.func('int __stdcall DisconnectNamedPipe(intptr_t hNamedPipe)'),
     GetNamedPipeInfo: k32.func(

@@ -164,9 +164,20 @@ let saType: ReturnType<Kernel32['ffi']['struct']> | undefined
  * The owner, group and DACL of the object behind `handle` (which needs
  * READ_CONTROL access), as the system stored them, in SDDL.
  */
-export async function handleSecuritySddl(handle: number): Promise<string> {
+export function handleSecuritySddl(handle: number): Promise<string> {
+  return securitySddl(handle, OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION)
+}
+
+/**
+ * The owner of the object behind `handle` (READ_CONTROL) as SDDL writes it:
+ * a SID, or the alias of a well-known one (`SY`, `BA`); '' when it has none.
+ */
+export async function handleOwnerSddl(handle: number): Promise<string> {
+  return parseSddl(await securitySddl(handle, OWNER_SECURITY_INFORMATION)).owner ?? ''
+}
+
+async function securitySddl(handle: number, info: number): Promise<string> {
   const [a, k] = await bound()
-  const info = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
   const descriptor: unknown[] = [null]
   const status = a.GetSecurityInfo(handle, SE_KERNEL_OBJECT, info, null, null, null, null, descriptor) as number
   if (status !== 0) throw new Error(`GetSecurityInfo failed (error ${status})`)

@@ -4,13 +4,14 @@ import { ExitCode } from '../../exit-codes.js'
 import { RelayError, errorCode, messageOf } from '../../relay-error.js'
 
 /**
- * Client side of a Windows named pipe, through libuv (Node's `net`).
+ * Client side of a Windows named pipe: opened by win32/pipe-client.ts (which
+ * reads its owner), then driven by libuv (Node's `net`).
  *
  * Quirks this relies on:
  * - Named pipes have no half-close: ending our side closes the handle, so
  *   the pump never ends the pipe at stdin EOF.
- * - A busy pipe (every instance taken) makes libuv wait in WaitNamedPipe and
- *   retry, for up to 30 s, before ETIMEDOUT. npiperelay.exe fails at once
+ * - A busy pipe (every instance taken) is waited for in WaitNamedPipe and
+ *   retried, for up to 30 s (as libuv does), before ETIMEDOUT. npiperelay.exe fails at once
  *   with "All pipe instances are busy", which is what drops requests under
  *   parallel load; waiting is the better behaviour.
  * - A zero-length write reaches a message-mode server as a zero-length
@@ -28,15 +29,18 @@ export function normalizePipeName(name: string): string {
 }
 
 /**
- * Connect to pipe `name`. Its owner is not checked here: reading it takes a
- * connection of its own (libuv does not hand out its handle), and one more
- * connection per client made Pageant under Wine drop clients under parallel
- * load. relay-listen checks a served pipe's owner ({@link checkPipeOwner}).
+ * Connect to pipe `name`; on Windows only if its owner is one we trust
+ * ({@link trustedPipeOwner}), read from the very connection we then talk
+ * through (one open per client: a second one made Pageant under Wine drop
+ * clients under parallel load). A refused pipe is exit 4, REFUSED.
  */
-export function connectPipe(name: string): Promise<net.Socket> {
+export async function connectPipe(name: string): Promise<net.Socket> {
+  const path = normalizePipeName(name)
   // allowHalfOpen: do not let Node answer the server's EOF with a
   // shutdown that named pipes do not have.
-  return connectSocket({ path: normalizePipeName(name), allowHalfOpen: true })
+  if (process.platform !== 'win32') return connectSocket({ path, allowHalfOpen: true })
+  const { openPipe, pipeSocket } = await import('../../win32/pipe-client.js')
+  return pipeSocket(await openPipe(path, (owner) => refuseUntrustedOwner(path, owner)))
 }
 
 /** SDDL's aliases and SIDs of the system accounts a service's pipe belongs to. */
@@ -57,19 +61,26 @@ export function trustedPipeOwner(owner: string, userSid: string): boolean {
   return owner === userSid || SYSTEM_OWNERS.includes(owner)
 }
 
-/**
- * Refuse (exit 4) a pipe that another user created: whoever made a pipe
- * first under a name we dial receives our agent requests. Throws what
- * pipeOwner throws (ENOENT …) when the pipe cannot be opened.
- */
-export async function checkPipeOwner(path: string): Promise<void> {
-  const [{ pipeOwner }, { currentUserSid }] = await Promise.all([import('../../win32/pipe-owner.js'), import('../../win32/security.js')])
-  const [owner, me] = await Promise.all([pipeOwner(path), currentUserSid()])
+/** Throws REFUSED (exit 4) unless {@link trustedPipeOwner}. */
+async function refuseUntrustedOwner(path: string, owner: string): Promise<void> {
+  const { currentUserSid } = await import('../../win32/security.js')
+  const me = await currentUserSid()
   if (trustedPipeOwner(owner, me)) return
   throw new RelayError(
     `open ${path}: the pipe belongs to ${owner}, not to you (${me}) or the system: another user may have created it to receive your agent requests; refusing to connect`,
     ExitCode.REFUSED,
   )
+}
+
+/**
+ * Refuse (exit 4) a pipe that another user created: whoever made a pipe
+ * first under a name we dial receives our agent requests. For relay-listen,
+ * whose address is served already: opens the pipe once and closes it.
+ * Throws what openPipe throws (ENOENT …) when the pipe cannot be opened.
+ */
+export async function checkPipeOwner(path: string): Promise<void> {
+  const { pipeOwner } = await import('../../win32/pipe-client.js')
+  await refuseUntrustedOwner(path, await pipeOwner(path))
 }
 
 /** With `-p`: the pipe does not exist yet, or all its instances are busy. */
