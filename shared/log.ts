@@ -41,10 +41,10 @@ export function createLog(stream: Writable, prefix: string, verbose: boolean): L
  * regular file owned by this user, and made 0600 if it already existed with
  * a wider mode (the mode given to open applies only to a new file). On
  * Windows, where the mode means nothing and a file Node creates takes its
- * folder's ACL, see {@link makePrivateOnWindows}.
+ * folder's ACL, see {@link openLogOnWindows}.
  */
 export async function openLogFile(path: string): Promise<Writable> {
-  const existed = process.platform === 'win32' ? !(await createPrivateOnWindows(path)) : false
+  if (process.platform === 'win32') return syncWriter(await openLogOnWindows(path))
   let fd: number
   try {
     fd = fs.openSync(path, LOG_OPEN_FLAGS, 0o600)
@@ -53,8 +53,7 @@ export async function openLogFile(path: string): Promise<Writable> {
     throw new RelayError(`cannot open the log file ${path}: ${why}`, ExitCode.ERROR)
   }
   try {
-    if (process.platform !== 'win32') makePrivate(fd, path)
-    else if (existed) await makePrivateOnWindows(fd, path)
+    makePrivate(fd, path)
   } catch (err) {
     fs.closeSync(fd)
     throw err
@@ -97,21 +96,40 @@ async function createPrivateOnWindows(path: string): Promise<boolean> {
 }
 
 /**
- * Windows, a log file that already existed: refused unless its owner (of
- * the path itself: a symbolic link is not followed for this) is this user,
- * or Administrators, which an elevated administrator's files belong to and
- * no other user can give a file without being one; then given the same
- * user-only, protected DACL as a new one, whatever it granted before.
+ * Windows: the log file, opened for appending without following a link
+ * (Node's fs follows symbolic links and junctions on Windows, and has no
+ * O_NOFOLLOW): a reparse point at the path is refused, as ELOOP is on POSIX.
+ * One that already existed is refused unless its owner is this user, or
+ * Administrators, which an elevated administrator's files belong to and no
+ * other user can give a file without being one; then it gets the same
+ * user-only, protected DACL as a new one, whatever it granted before. The
+ * checks and the DACL go through the handle we then write to.
  */
-async function makePrivateOnWindows(fd: number, path: string): Promise<void> {
-  checkRegularFile(fd, path)
-  const { currentUserSid, fileSecuritySddl, parseSddl, restrictFileToUser } = await import('./win32/security.js')
-  const [sddl, me] = await Promise.all([fileSecuritySddl(path), currentUserSid()])
-  const owner = parseSddl(sddl).owner ?? ''
-  if (!trustedLogOwner(owner, me)) {
-    throw new RelayError(`the log file ${path} belongs to ${owner || 'nobody'}, not to you (${me}): use a file of your own`, ExitCode.ERROR)
+async function openLogOnWindows(path: string): Promise<number> {
+  const created = await createPrivateOnWindows(path)
+  const [nf, security, { handleToFd }] = await Promise.all([import('./win32/no-follow-file.js'), import('./win32/security.js'), import('./win32/node-fd.js')])
+  const access = nf.FILE_APPEND_DATA | nf.SYNCHRONIZE | nf.READ_CONTROL | nf.WRITE_DAC
+  let handle: number
+  try {
+    handle = await nf.openNoFollow(path, access)
+  } catch (err) {
+    throw new RelayError(`cannot open the log file ${path}: ${messageOf(err)}`, ExitCode.ERROR)
   }
-  await restrictFileToUser(path)
+  try {
+    const problem = nf.notAPlainFile(await nf.handleAttributes(handle))
+    if (problem) throw new RelayError(`cannot open the log file ${path}: ${problem}`, ExitCode.ERROR)
+    if (!created) {
+      const [owner, me] = await Promise.all([security.handleOwnerSddl(handle), security.currentUserSid()])
+      if (!trustedLogOwner(owner, me)) {
+        throw new RelayError(`the log file ${path} belongs to ${owner || 'nobody'}, not to you (${me}): use a file of your own`, ExitCode.ERROR)
+      }
+      await security.restrictHandleToUser(handle, path)
+    }
+  } catch (err) {
+    await nf.closeHandle(handle)
+    throw err
+  }
+  return handleToFd(handle)
 }
 
 /** May a log file owned by `owner` (a SID or SDDL alias) be written by user `userSid`? */

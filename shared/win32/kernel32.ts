@@ -61,6 +61,7 @@ async function bind() {
     CreateFileW: k32.func(
       'intptr_t __stdcall CreateFileW(const char16_t *lpFileName, uint32_t dwDesiredAccess, uint32_t dwShareMode, void *lpSecurityAttributes, uint32_t dwCreationDisposition, uint32_t dwFlagsAndAttributes, intptr_t hTemplateFile)',
     ),
+    GetFileInformationByHandle: k32.func('int __stdcall GetFileInformationByHandle(intptr_t hFile, void *lpFileInformation)'),
     GetFileAttributesW: k32.func('uint32_t __stdcall GetFileAttributesW(const char16_t *lpFileName)'),
     SetFileAttributesW: k32.func('int __stdcall SetFileAttributesW(const char16_t *lpFileName, uint32_t dwFileAttributes)'),
     ReadFile: k32.func(

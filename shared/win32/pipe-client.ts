@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { WIN32, nodeErrorCode } from './errors.js'
 import { INVALID_HANDLE_VALUE, type Kernel32, kernel32 } from './kernel32.js'
-import { koffi } from './koffi.js'
+import { handleToFd } from './node-fd.js'
 import { handleOwnerSddl } from './security.js'
 
 /**
@@ -17,10 +17,8 @@ import { handleOwnerSddl } from './security.js'
  * Wine drop clients under parallel load. Here the handle is opened as
  * libuv opens it (read/write, FILE_FLAG_OVERLAPPED, so libuv ties it to its
  * completion port and does the same overlapped I/O as for a pipe it opened
- * itself), its owner read with GetSecurityInfo, and then it becomes a CRT
- * descriptor through node.exe's own `uv_open_osfhandle` (node.exe links
- * its C runtime statically, so only its own copy knows the descriptor; a
- * ucrtbase `_open_osfhandle` would fill another table) for `net.Socket`.
+ * itself), its owner read with GetSecurityInfo, and then it becomes a
+ * descriptor (node-fd.ts) for `net.Socket`.
  */
 
 const GENERIC_READ = 0x80000000
@@ -77,27 +75,11 @@ function waitForInstance(k: Kernel32, name: string, ms: number): Promise<void> {
   return new Promise((resolve) => k.WaitNamedPipeW.async(name, ms, () => resolve()))
 }
 
-type OpenOsfHandle = (handle: number) => number
-let openOsfHandle: Promise<OpenOsfHandle> | undefined
-
-/** node.exe's `uv_open_osfhandle`, exported for addons; koffi.load(null) is the running executable. */
-function nodeOpenOsfHandle(): Promise<OpenOsfHandle> {
-  return (openOsfHandle ??= koffi().then((ffi) => {
-    const fn = ffi.load(null as unknown as string).func('int uv_open_osfhandle(intptr_t os_fd)')
-    return (handle: number) => fn(handle) as number
-  }))
-}
-
 /**
  * A connected `net.Socket` on an {@link openPipe} handle, which it now
  * owns (closing the socket closes the handle). `allowHalfOpen`: named pipes
  * have no half-close, so Node must not answer the server's EOF with one.
  */
 export async function pipeSocket(handle: number): Promise<net.Socket> {
-  const fd = (await nodeOpenOsfHandle())(handle)
-  if (fd < 0) {
-    ;(await kernel32()).CloseHandle(handle)
-    throw new Error(`uv_open_osfhandle failed (${fd})`)
-  }
-  return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true })
+  return new net.Socket({ fd: await handleToFd(handle), readable: true, writable: true, allowHalfOpen: true })
 }

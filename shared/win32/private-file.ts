@@ -17,6 +17,8 @@ import { userOnlySecurityAttributes } from './security.js'
 
 const GENERIC_WRITE = 0x40000000
 const CREATE_NEW = 1
+/** Not through a link: CREATE_NEW on a dangling symbolic link would create the file it names. */
+const FILE_FLAG_OPEN_REPARSE_POINT = 0x00200000
 
 /**
  * Create `file` (it must not exist) with `attributes` (FILE_ATTRIBUTE_*),
@@ -25,7 +27,7 @@ const CREATE_NEW = 1
 export async function createPrivateFile(file: string, attributes: number): Promise<void> {
   const k = await kernel32()
   const full = path.resolve(file)
-  const handle = k.CreateFileW(full, GENERIC_WRITE, 0, await userOnlySecurityAttributes(), CREATE_NEW, attributes, 0) as number
+  const handle = k.CreateFileW(full, GENERIC_WRITE, 0, await userOnlySecurityAttributes(), CREATE_NEW, attributes | FILE_FLAG_OPEN_REPARSE_POINT, 0) as number
   if (handle === INVALID_HANDLE_VALUE) {
     const winError = k.GetLastError() as number
     throw Object.assign(new Error(`CreateFileW(${full}) failed (error ${winError})`), { code: nodeErrorCode(winError), winError })

@@ -244,14 +244,18 @@ async function withFileHandle<T>(file: string, access: number, use: (a: Advapi32
  * the file 0777 (Everyone granted everything).
  */
 export async function restrictFileToUser(file: string): Promise<void> {
-  await withFileHandle(file, WRITE_DAC | READ_CONTROL, async (a, k, handle) => {
-    const descriptor = await userOnlyDescriptor(a, k)
-    try {
-      if (!a.SetKernelObjectSecurity(handle, DACL_SECURITY_INFORMATION, descriptor)) throw lastError(k, `SetKernelObjectSecurity on ${file}`)
-    } finally {
-      k.LocalFree(descriptor)
-    }
-  })
+  await withFileHandle(file, WRITE_DAC | READ_CONTROL, (_a, _k, handle) => restrictHandleToUser(handle, file))
+}
+
+/** {@link restrictFileToUser} on an open `handle` (WRITE_DAC) to the file `what` names. */
+export async function restrictHandleToUser(handle: number, what: string): Promise<void> {
+  const [a, k] = await bound()
+  const descriptor = await userOnlyDescriptor(a, k)
+  try {
+    if (!a.SetKernelObjectSecurity(handle, DACL_SECURITY_INFORMATION, descriptor)) throw lastError(k, `SetKernelObjectSecurity on ${what}`)
+  } finally {
+    k.LocalFree(descriptor)
+  }
 }
 
 /** The owner, group and DACL of `file` as stored, in SDDL (for tests of {@link restrictFileToUser}). */
