@@ -7,8 +7,10 @@ import { RelayError } from '../relay-error.js'
  * Who owns what a listener finds already at its address. "Already served"
  * means "nothing to do" only when the server is this user's: a socket or a
  * port another user holds at a path we were told to serve would receive our
- * clients' agent requests. POSIX only: Windows has no uids, and there the
- * checks below answer "cannot tell" (undefined).
+ * clients' agent requests. On POSIX the owner is a uid; on Windows a SID
+ * (a file's owner; a port's listening process's token user), and the user,
+ * SYSTEM and Administrators count as ours (an administrator can read our
+ * memory anyway; an elevated process of ours makes files Administrators own).
  */
 
 /** This process's uid, or undefined where there are none (Windows). */
@@ -40,12 +42,15 @@ export function isForeign(uid: number | undefined): uid is number {
 }
 
 /**
- * The RelayError (exit 4, REFUSED) for `address` served by `uid`, which is
- * not ours. `what` says what it is ("a listener on 127.0.0.1 port 40000").
+ * The RelayError (exit 4, REFUSED) for `address` served by `who` (a uid, or
+ * a description such as a SID), which is not us. `what` says what it is
+ * ("a listener on 127.0.0.1 port 40000").
  */
-export function servedByAnotherUser(address: string, what: string, uid: number): RelayError {
+export function servedByAnotherUser(address: string, what: string, who: number | string): RelayError {
+  const them = typeof who === 'number' ? describeUid(who) : who
+  const us = process.platform === 'win32' ? 'you' : `you (${describeUid(ourUid() ?? -1)})`
   return new RelayError(
-    `${address} is already served, by ${what} of ${describeUid(uid)}, not by you (${describeUid(ourUid() ?? -1)}): ` +
+    `${address} is already served, by ${what} of ${them}, not by ${us}: ` +
       `it would receive your agent requests; choose a path in a folder of your own (e.g. under ~/.ssh), or find out why that user serves it`,
     ExitCode.REFUSED,
   )
@@ -55,15 +60,84 @@ export function servedByAnotherUser(address: string, what: string, uid: number):
  * Clients of a socket file that names a 127.0.0.1 port (Cygwin, libassuan)
  * send its secret to whoever listens there: a port freed by a crashed
  * server may since have been bound by another user. Refused (exit 4) where
- * the system tells the listener's uid (Linux) and it is not ours.
+ * the system tells the listener's user and it is not ours.
  */
-export function refuseForeignPort(port: number, file: string): void {
-  const uid = loopbackListenerUids(port)?.find(isForeign)
-  if (uid === undefined) return
+export async function refuseForeignPort(port: number, file: string): Promise<void> {
+  const who = await foreignPortOwner(port)
+  if (who === undefined) return
   throw new RelayError(
-    `${file} names 127.0.0.1 port ${port}, where a listener of ${describeUid(uid)} waits, not yours: the file is stale and another user took the port; refusing to send it the secret (restart the server that should write ${file})`,
+    `${file} names 127.0.0.1 port ${port}, where a listener of ${who} waits, not yours: the file is stale and another user took the port; refusing to send it the secret (restart the server that should write ${file})`,
     ExitCode.REFUSED,
   )
+}
+
+/**
+ * Who, other than us, listens on `port` where a connection to 127.0.0.1
+ * would land: `uid 65534 (nobody)` on Linux, the SID on Windows, or
+ * undefined when nobody else does (or the system cannot tell: not Linux,
+ * not Windows).
+ */
+export async function foreignPortOwner(port: number): Promise<string | undefined> {
+  if (process.platform === 'win32') return foreignWindowsPortOwner(port)
+  const uid = loopbackListenerUids(port)?.find(isForeign)
+  return uid === undefined ? undefined : describeUid(uid)
+}
+
+async function foreignWindowsPortOwner(port: number): Promise<string | undefined> {
+  const [{ tcpListeners }, { currentUserSid, processUserSid }] = await Promise.all([import('../win32/tcp-listeners.js'), import('../win32/security.js')])
+  return foreignListener(port, await tcpListeners(), processUserSid, await currentUserSid())
+}
+
+/**
+ * Of `listeners` (GetExtendedTcpTable's rows), the first one on `port` that
+ * 127.0.0.1 reaches whose process is not `me`'s ({@link trustedOwnerSid}):
+ * its SID, or a description when its token cannot be read (another user's
+ * process keeps us out: not ours). Process id 0 is no process (Windows'
+ * idle process never listens); Wine reports it for every socket, so
+ * there nothing can be told.
+ */
+export async function foreignListener(
+  port: number,
+  listeners: readonly { address: Buffer; port: number; pid: number }[],
+  userOf: (pid: number) => Promise<string | undefined>,
+  me: string,
+): Promise<string | undefined> {
+  for (const listener of listeners) {
+    if (listener.port !== port || listener.pid === 0 || !reachesLoopback(listener.address)) continue
+    const sid = await userOf(listener.pid)
+    if (sid === undefined) return `process ${listener.pid} (whose user we may not read)`
+    if (!trustedOwnerSid(sid, me)) return sid
+  }
+  return undefined
+}
+
+/**
+ * Who, other than us, owns `file` itself (not what a link names): `uid N`
+ * on POSIX, the owner SID on Windows; undefined when it is ours.
+ */
+export async function foreignFileOwner(file: string): Promise<string | undefined> {
+  if (process.platform === 'win32') {
+    const { currentUserSid, fileSecuritySddl, parseSddl } = await import('../win32/security.js')
+    const [sddl, me] = await Promise.all([fileSecuritySddl(file), currentUserSid()])
+    const owner = parseSddl(sddl).owner ?? ''
+    return trustedOwnerSid(owner, me) ? undefined : owner || 'nobody'
+  }
+  const { uid } = await fs.promises.lstat(file)
+  return isForeign(uid) ? describeUid(uid) : undefined
+}
+
+/** SDDL's aliases and SIDs of SYSTEM and Administrators. */
+const SYSTEM_SIDS = ['SY', 'S-1-5-18', 'BA', 'S-1-5-32-544']
+
+/**
+ * Is a Windows object owned by `owner` (a SID or SDDL alias) ours, for user
+ * `userSid`? The user's own, or SYSTEM's or Administrators' (services run
+ * as LocalSystem; an elevated process of ours makes objects Administrators
+ * own; no other user can be either without being an administrator, who can
+ * read our memory anyway).
+ */
+export function trustedOwnerSid(owner: string, userSid: string): boolean {
+  return owner === userSid || SYSTEM_SIDS.includes(owner)
 }
 
 /**

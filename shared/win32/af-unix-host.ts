@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises'
 import type { AfUnixHost, SocketFiles } from '../channels/af-unix/af-unix.js'
+import { foreignFileOwner } from '../channels/owner.js'
 import { FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, getFileAttributes } from './file-attributes.js'
 import { restrictFileToUser } from './security.js'
 import { winsock } from './winsock.js'
@@ -32,6 +33,8 @@ const files: SocketFiles = {
     })
   },
   makePrivate: restrictFileToUser,
+  // The socket file's own owner (opened as a reparse point, not followed).
+  foreignOwner: foreignFileOwner,
 }
 
 /** Winsock AF_UNIX and the file side, for connectAfUnix / listenAfUnix. */

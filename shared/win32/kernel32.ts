@@ -46,6 +46,7 @@ async function bind() {
     // Handles, processes, the console
     CloseHandle: k32.func('int __stdcall CloseHandle(intptr_t hObject)'),
     GetCurrentProcess: k32.func('intptr_t __stdcall GetCurrentProcess()'),
+    OpenProcess: k32.func('intptr_t __stdcall OpenProcess(uint32_t dwDesiredAccess, int bInheritHandle, uint32_t dwProcessId)'),
     TerminateProcess: k32.func('int __stdcall TerminateProcess(intptr_t hProcess, uint32_t uExitCode)'),
     GetConsoleWindow: k32.func('void * __stdcall GetConsoleWindow()'),
     GetSystemDirectoryW: k32.func('uint32_t __stdcall GetSystemDirectoryW(_Out_ char16_t *lpBuffer, uint32_t uSize)'),

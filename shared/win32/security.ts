@@ -27,6 +27,7 @@ import { koffi } from './koffi.js'
  */
 
 const TOKEN_QUERY = 0x0008
+const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 const TOKEN_USER_CLASS = 1
 const SDDL_REVISION_1 = 1
 const SE_KERNEL_OBJECT = 6
@@ -96,24 +97,49 @@ async function readUserSid(): Promise<string> {
   const token = [0]
   if (!a.OpenProcessToken(k.GetCurrentProcess(), TOKEN_QUERY, token)) throw lastError(k, 'OpenProcessToken')
   try {
-    const needed = [0]
-    a.GetTokenInformation(token[0], TOKEN_USER_CLASS, null, 0, needed)
-    const size = needed[0] ?? 0
-    if (size === 0) throw new Error(`GetTokenInformation(TokenUser) gave no size (error ${k.GetLastError() as number})`)
-    const tokenUser: unknown = k.LocalAlloc(LPTR, size)
-    if (!tokenUser) throw lastError(k, 'LocalAlloc')
-    try {
-      if (!a.GetTokenInformation(token[0], TOKEN_USER_CLASS, tokenUser, size, needed)) throw lastError(k, 'GetTokenInformation(TokenUser)')
-      // TOKEN_USER starts with SID_AND_ATTRIBUTES, whose first field is the PSID.
-      const sid: unknown = k.ffi.decode(tokenUser, 'void *')
-      const text: unknown[] = [null]
-      if (!a.ConvertSidToStringSidW(sid, text)) throw lastError(k, 'ConvertSidToStringSid')
-      return takeWideString(k, text[0])
-    } finally {
-      k.LocalFree(tokenUser)
-    }
+    return tokenUserSid(a, k, token[0] ?? 0)
   } finally {
     k.CloseHandle(token[0])
+  }
+}
+
+/**
+ * The user SID of process `pid`'s token, or undefined when we may not read
+ * it (another user's process: its DACL and its token's keep us out).
+ */
+export async function processUserSid(pid: number): Promise<string | undefined> {
+  const [a, k] = await bound()
+  const proc = k.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) as number
+  if (!proc) return undefined
+  try {
+    const token = [0]
+    if (!a.OpenProcessToken(proc, TOKEN_QUERY, token)) return undefined
+    try {
+      return tokenUserSid(a, k, token[0] ?? 0)
+    } finally {
+      k.CloseHandle(token[0])
+    }
+  } finally {
+    k.CloseHandle(proc)
+  }
+}
+
+function tokenUserSid(a: Advapi32, k: Kernel32, token: number): string {
+  const needed = [0]
+  a.GetTokenInformation(token, TOKEN_USER_CLASS, null, 0, needed)
+  const size = needed[0] ?? 0
+  if (size === 0) throw new Error(`GetTokenInformation(TokenUser) gave no size (error ${k.GetLastError() as number})`)
+  const tokenUser: unknown = k.LocalAlloc(LPTR, size)
+  if (!tokenUser) throw lastError(k, 'LocalAlloc')
+  try {
+    if (!a.GetTokenInformation(token, TOKEN_USER_CLASS, tokenUser, size, needed)) throw lastError(k, 'GetTokenInformation(TokenUser)')
+    // TOKEN_USER starts with SID_AND_ATTRIBUTES, whose first field is the PSID.
+    const sid: unknown = k.ffi.decode(tokenUser, 'void *')
+    const text: unknown[] = [null]
+    if (!a.ConvertSidToStringSidW(sid, text)) throw lastError(k, 'ConvertSidToStringSid')
+    return takeWideString(k, text[0])
+  } finally {
+    k.LocalFree(tokenUser)
   }
 }
 

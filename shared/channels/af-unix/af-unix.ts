@@ -3,6 +3,7 @@ import { ExitCode } from '../../exit-codes.js'
 import type { Log } from '../../log.js'
 import { RelayError, messageOf } from '../../relay-error.js'
 import { WIN32, WSA, nodeErrorCode } from '../../win32/errors.js'
+import { servedByAnotherUser } from '../owner.js'
 
 /**
  * Windows AF_UNIX stream sockets (Windows 10 1803+), both sides, written
@@ -25,7 +26,8 @@ import { WIN32, WSA, nodeErrorCode } from '../../win32/errors.js'
  *   answer), recv of 0 bytes is EOF, `destroy()` is closesocket.
  * - The listener mirrors relay-listen's Unix one: a socket file left by a
  *   listener that died (connect is refused) is replaced, a live one means
- *   the job is done already, anything else at the path is left alone; the
+ *   the job is done already (if the socket file is ours: another user's is
+ *   refused, exit 4), anything else at the path is left alone; the
  *   new socket file is made private (a protected DACL granting only the
  *   current user) after bind and before listen, so no client can connect
  *   before it is; close removes the file.
@@ -89,6 +91,8 @@ export interface SocketFiles {
   remove(path: string): Promise<void>
   /** Make the socket file usable by the current user only. */
   makePrivate(path: string): Promise<void>
+  /** Who owns the socket file, if not us (on Windows its owner SID, not the user's, SYSTEM's or Administrators'); undefined if ours. */
+  foreignOwner(path: string): Promise<string | undefined>
 }
 
 /** Everything {@link connectAfUnix} and {@link listenAfUnix} need from the platform. */
@@ -345,6 +349,10 @@ export async function listenAfUnix(
         throw new RelayError(`${path} exists and is not a socket; refusing to replace it`, ExitCode.ERROR)
       }
       if (existing === 'socket') {
+        // Another user's socket, live or not, is neither ours to call
+        // served (it would receive our clients' requests) nor to remove.
+        const owner = await files.foreignOwner(path)
+        if (owner !== undefined) throw servedByAnotherUser(path, 'an AF_UNIX socket file', owner)
         if (await isLiveAfUnix(path, host)) {
           api.close(s)
           return { alreadyServed: true }

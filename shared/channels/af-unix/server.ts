@@ -18,7 +18,10 @@ export const afUnixListener: ListenerKind = {
     return { alreadyServed: false, close: () => listening.server.close() }
   },
   async isLive(address) {
-    return isLiveAfUnix(path.resolve(address), await host()).catch(() => false)
+    const full = path.resolve(address)
+    const h = await host()
+    // Another user's socket is not ours to call served.
+    return (await h.files.foreignOwner(full).catch(() => 'unknown')) === undefined && isLiveAfUnix(full, h).catch(() => false)
   },
 }
 

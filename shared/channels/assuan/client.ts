@@ -66,7 +66,7 @@ export async function connectAssuan(path: string): Promise<net.Socket> {
     throw new RelayError(`cannot read ${path}: ${messageOf(err)}`, ExitCode.ERROR)
   }
   const { port, nonce } = parseAssuanFile(bytes, path)
-  refuseForeignPort(port, path)
+  await refuseForeignPort(port, path)
   const socket = await connectSocket({ host: '127.0.0.1', port }).catch((err: unknown) => {
     throw new RelayError(
       `${path} names port ${port} but nobody listens there (${errorCode(err) ?? messageOf(err)}): the file is stale; restart gpg-agent`,

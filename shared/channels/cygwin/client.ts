@@ -41,7 +41,7 @@ export interface CygwinConnectOptions {
  */
 export async function connectCygwin(file: string, options: CygwinConnectOptions = {}): Promise<net.Socket> {
   const { port, secret } = parseCygwinSocketFile(await readSocketFile(file), file)
-  refuseForeignPort(port, file)
+  await refuseForeignPort(port, file)
   const guessed = !options.variant || options.variant === 'auto'
   const variant = options.variant && options.variant !== 'auto' ? options.variant : await detectCygwinVariant(file)
   const ours = encodeCredentials({ pid: process.pid, uid: 0, gid: 0, ...options.credentials }, variant)

@@ -7,7 +7,7 @@ import type { Log } from '../../log.js'
 import { RelayError, errorCode, messageOf } from '../../relay-error.js'
 import { type AlreadyServed, type ListenerKind, alreadyServed } from '../../listen/listener.js'
 import { describeCode, preparePrivateDirectory, warnIfSharedFolder } from '../private-directory.js'
-import { isForeign, loopbackListenerUids, servedByAnotherUser } from '../owner.js'
+import { foreignFileOwner, foreignPortOwner, servedByAnotherUser } from '../owner.js'
 import { FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM } from '../../win32/file-attributes.js'
 import { createPrivateFile } from '../../win32/private-file.js'
 import {
@@ -208,10 +208,10 @@ async function checkExisting(file: string, log: Log | undefined): Promise<Alread
   } catch (err) {
     throw new RelayError(`${file} exists and is not a Cygwin socket file; refusing to replace it (${messageOf(err)})`, ExitCode.ERROR)
   }
-  const fileOwner = (await fs.lstat(file)).uid
-  if (isForeign(fileOwner)) throw servedByAnotherUser(file, 'a socket file', fileOwner)
+  const fileOwner = await foreignFileOwner(file)
+  if (fileOwner !== undefined) throw servedByAnotherUser(file, 'a socket file', fileOwner)
   if (await answersWithSecret(endpoint)) {
-    const portOwner = loopbackListenerUids(endpoint.port)?.find(isForeign)
+    const portOwner = await foreignPortOwner(endpoint.port)
     if (portOwner !== undefined) throw servedByAnotherUser(file, `a listener on 127.0.0.1 port ${endpoint.port}`, portOwner)
     return alreadyServed(`the server on 127.0.0.1 port ${endpoint.port}`)
   }
@@ -223,9 +223,9 @@ async function checkExisting(file: string, log: Log | undefined): Promise<Alread
 /** Does a server of this user answer, with its secret, on the port `file` names? */
 export async function isLiveCygwin(file: string): Promise<boolean> {
   try {
-    if (isForeign((await fs.lstat(file)).uid)) return false
+    if ((await foreignFileOwner(file)) !== undefined) return false
     const endpoint = parseCygwinSocketFile(await fs.readFile(file), file)
-    if (loopbackListenerUids(endpoint.port)?.some(isForeign)) return false
+    if ((await foreignPortOwner(endpoint.port)) !== undefined) return false
     return await answersWithSecret(endpoint)
   } catch {
     return false

@@ -1,5 +1,6 @@
 import type net from 'node:net'
 import { connectSocket } from '../connect-socket.js'
+import { trustedOwnerSid } from '../owner.js'
 import { ExitCode } from '../../exit-codes.js'
 import { RelayError, errorCode, messageOf } from '../../relay-error.js'
 
@@ -43,22 +44,12 @@ export async function connectPipe(name: string): Promise<net.Socket> {
   return pipeSocket(await openPipe(path, (owner) => refuseUntrustedOwner(path, owner)))
 }
 
-/** SDDL's aliases and SIDs of the system accounts a service's pipe belongs to. */
-const SYSTEM_OWNERS = ['SY', 'S-1-5-18', 'BA', 'S-1-5-32-544']
-
-/**
- * May a pipe owned by `owner` (a SID or SDDL alias) serve user `userSid`?
- * Only if it is the user's own, or the system's: Windows' OpenSSH agent
- * service runs as LocalSystem, and its pipe belongs to SYSTEM or to
- * Administrators, which no other user can be without being an
- * administrator (who can read our memory anyway).
- */
 export function trustedPipeOwner(owner: string, userSid: string): boolean {
   // No owner at all: Windows gives every pipe one (the creator's token
   // owner), so only Wine, whose pipes made without security attributes
   // have none, says this. Nothing can be told from it: not refused.
   if (owner === '') return true
-  return owner === userSid || SYSTEM_OWNERS.includes(owner)
+  return trustedOwnerSid(owner, userSid)
 }
 
 /** Throws REFUSED (exit 4) unless {@link trustedPipeOwner}. */
