@@ -1,0 +1,143 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { describeCode } from '../channels/private-directory.js'
+import { ExitCode } from '../exit-codes.js'
+import { RelayError } from '../relay-error.js'
+import { type Artifact, type Done, keyOf } from './artifact.js'
+import { ensureDirectories, exists, removeIfEmpty } from './directories.js'
+import { type Manifest, manifestText, readManifest, writeFileAtomic } from './manifest.js'
+import type { RunKeys } from './run-keys.js'
+import { type Step, blockStep, fileStep, removeStep, symlinkStep } from './steps.js'
+import { runKeyStep } from './run-keys.js'
+
+/**
+ * Bring the machine to the desired list of artifacts: make what is
+ * missing, update what setup made and would now make differently, take
+ * away what setup made and no longer wants (all of it for `--remove`), and
+ * keep the rest untouched.
+ *
+ * Every check is made before the first change: a file in the way that
+ * setup did not make, a block of ours that was edited, stops the run with
+ * the file named and nothing changed. Should a change fail half-way (a
+ * read-only file system), the changes already made are undone in reverse
+ * order before the error is reported. The manifest is written last.
+ */
+
+export interface ConvergeOptions {
+  readonly manifestPath: string
+  readonly command: string
+  readonly dryRun: boolean
+  /** Windows: the logon entries; absent elsewhere. */
+  readonly runKeys?: RunKeys
+}
+
+/** One line per change, for the user: "created …", "would remove …", "unchanged …". */
+export interface Outcome {
+  readonly lines: readonly string[]
+  readonly changed: boolean
+}
+
+export function converge(desired: readonly Artifact[], options: ConvergeOptions): Outcome {
+  const manifest = readManifest(options.manifestPath)
+  const previous = new Map((manifest?.done ?? []).map((d) => [keyOf(d), d]))
+  const steps: Step[] = desired.map((a) => stepFor(a, previous.get(keyOf(a)), options))
+  const wanted = new Set(desired.map(keyOf))
+  const leftover = [...(manifest?.done ?? [])].filter((d) => d.kind !== 'dir' && !wanted.has(keyOf(d))).reverse()
+  steps.push(...leftover.map((d) => removeStep(d, options.runKeys)))
+  const conflicts = steps.flatMap((s) => (s.conflict ? [s.conflict] : []))
+  if (conflicts.length) throw new RelayError(conflicts.join('\n'), ExitCode.ERROR)
+
+  const changes = steps.filter((s) => s.change)
+  if (options.dryRun) {
+    return { lines: steps.map((s) => (s.change ? `would ${s.change.describe}` : `unchanged ${s.what}`)), changed: changes.length > 0 }
+  }
+  const undo: (() => void)[] = []
+  const lines: string[] = []
+  const done: Done[] = []
+  try {
+    for (const step of steps) {
+      if (!step.change) {
+        if (step.record) done.push(step.record)
+        lines.push(`unchanged ${step.what}`)
+        continue
+      }
+      const result = step.change.apply()
+      undo.push(result.undo)
+      done.push(...result.records)
+      lines.push(step.change.done)
+    }
+    const dirs = settleDirectories(manifest, done, undo, lines)
+    saveManifest(options, manifest, [...dirs, ...done], undo, changes.length > 0)
+  } catch (err) {
+    for (const u of undo.reverse()) {
+      try {
+        u()
+      } catch {
+        // best effort: the error below names what failed
+      }
+    }
+    throw err instanceof RelayError ? err : new RelayError(`relaykit setup: ${describeCode(err)}; nothing was changed`, ExitCode.ERROR)
+  }
+  return { lines, changed: changes.length > 0 }
+}
+
+function stepFor(a: Artifact, previous: Done | undefined, options: ConvergeOptions): Step {
+  switch (a.kind) {
+    case 'file':
+      return fileStep(a, previous)
+    case 'symlink':
+      return symlinkStep(a, previous)
+    case 'block':
+      return blockStep(a, previous)
+    case 'run-key':
+      if (!options.runKeys) throw new RelayError('logon entries exist only on Windows', ExitCode.USAGE)
+      return runKeyStep(a, previous, options.runKeys)
+  }
+}
+
+/**
+ * Directories setup made are kept while they hold something and removed
+ * (deepest first) once they are empty again; new ones come from the
+ * changes just made.
+ */
+function settleDirectories(manifest: Manifest | undefined, done: Done[], undo: (() => void)[], lines: string[]): Done[] {
+  const made = done.filter((d) => d.kind === 'dir')
+  const older = (manifest?.done ?? []).filter((d) => d.kind === 'dir' && !made.some((m) => m.path === d.path))
+  const kept: Done[] = []
+  for (const dir of [...older].sort((a, b) => pathOf(b).length - pathOf(a).length)) {
+    if (removeIfEmpty(pathOf(dir))) {
+      undo.push(() => fs.mkdirSync(pathOf(dir), { mode: 0o700 }))
+      lines.push(`removed ${pathOf(dir)}/`)
+    } else if (exists(pathOf(dir))) kept.push(dir)
+  }
+  const rest = done.filter((d) => d.kind !== 'dir')
+  done.length = 0
+  done.push(...rest)
+  return [...kept.reverse(), ...made]
+}
+
+/** The manifest goes last; with nothing left to record it goes away, with the directories made for it. */
+function saveManifest(options: ConvergeOptions, manifest: Manifest | undefined, done: Done[], undo: (() => void)[], changed: boolean): void {
+  const file = options.manifestPath
+  const things = done.filter((d) => d.kind !== 'dir')
+  if (things.length === 0) {
+    if (!manifest) return
+    const before = fs.readFileSync(file)
+    fs.rmSync(file)
+    undo.push(() => fs.writeFileSync(file, before))
+    for (const dir of done.filter((d) => d.kind === 'dir').sort((a, b) => pathOf(b).length - pathOf(a).length)) removeIfEmpty(pathOf(dir))
+    return
+  }
+  if (!changed && manifest) return
+  const made = ensureDirectories(path.dirname(file), undo)
+  const next: Manifest = { version: 1, command: options.command, done: [...done, ...made] }
+  try {
+    writeFileAtomic(file, manifestText(next), 0o600)
+  } catch (err) {
+    throw new RelayError(`cannot write ${file}: ${describeCode(err)}; nothing was changed`, ExitCode.ERROR)
+  }
+}
+
+function pathOf(d: Done): string {
+  return d.kind === 'run-key' ? d.name : d.path
+}
