@@ -143,7 +143,7 @@ const SHELL_RUN: Record<'bash' | 'zsh' | 'fish', { interactive: string[]; script
 }
 
 for (const shell of ['bash', 'zsh', 'fish'] as const) {
-  t.test(`${shell}: the block starts one listener however many interactive shells start; none from scripts or VS Code`, needs(t, [...AGENT_TOOLS, shell]), async (t) => {
+  t.test(`${shell}: the block starts one listener however many interactive shells start; none from scripts or VS Code`, needs(t, [...AGENT_TOOLS, shell, 'python3']), async (t) => {
     const l = await lab(t)
     t.equal(setup(l, wslArgs(l, ['--start', 'shell', '--shell', shell])).code, 0)
     const sock = path.join(l.home, '.ssh', 'agent.sock')
@@ -161,9 +161,15 @@ for (const shell of ['bash', 'zsh', 'fish'] as const) {
     t.same(listeners(), [], 'a non-interactive shell and VS Code resolving its environment start nothing')
     t.notOk(fs.existsSync(sock))
 
+    // A stale socket, as an unclean WSL shutdown leaves it; then a terminal restoring four tabs at once.
+    fs.mkdirSync(path.dirname(sock), { mode: 0o700 })
+    spawnSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(sock)})`])
+    t.ok(fs.lstatSync(sock).isSocket())
     const codes = await Promise.all([1, 2, 3, 4].map(() => runShell(SHELL_RUN[shell].interactive)))
     t.same(codes, [0, 0, 0, 0], 'four interactive shells at once, each started promptly')
     await runShell(SHELL_RUN[shell].interactive)
+    // A listener that lost the race exits on its own a moment later; one that stays is a second listener.
+    await waitFor(() => listeners().length <= 1, 'the listeners that found the socket served to exit', 5000).catch(() => {})
     t.equal(listeners().length, 1, 'one listener serves them all')
     const viaShell = spawnSync(shell, ['-c', shell === 'fish' ? 'ssh-add -l' : '. ~/.' + shell + 'rc; ssh-add -l'], { env, encoding: 'utf8' })
     t.match(viaShell.stdout, l.agent.fingerprint, 'SSH_AUTH_SOCK from the block reaches the agent')
