@@ -136,6 +136,23 @@ for (const start of ['systemd', 'shell'] as const) {
   })
 }
 
+t.test('systemd, then shell: the units and the folders made for them go; the block changes; --remove still restores', needs(t, AGENT_TOOLS), async (t) => {
+  const l = await lab(t)
+  const before = tree(l.home)
+  t.equal(setup(l, wslArgs(l, ['--start', 'systemd', '--shell', 'bash'])).code, 0)
+  t.ok(fs.existsSync(path.join(unitDir(l), 'relaykit-ssh.socket')))
+  const r = setup(l, wslArgs(l, ['--start', 'shell', '--shell', 'bash']))
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, `removed ${path.join(unitDir(l), 'relaykit-ssh.service')}`)
+  t.match(r.stdout, `replaced the block in ${path.join(l.home, '.bashrc')}`)
+  t.notOk(fs.existsSync(path.join(l.home, '.config')), 'the folders setup made for the units, now empty, are gone')
+  t.match(fs.readFileSync(path.join(l.home, '.bashrc'), 'utf8'), 'relay-listen --background')
+  t.equal(setup(l, ['wsl', '--remove']).code, 0)
+  const after = tree(l.home)
+  t.same(Object.keys(after), Object.keys(before))
+  t.equal(fs.readFileSync(path.join(l.home, '.bashrc'), 'utf8'), '# the user\'s own\nalias ll="ls -l"')
+})
+
 const SHELL_RUN: Record<'bash' | 'zsh' | 'fish', { interactive: string[]; scripted: string[] }> = {
   bash: { interactive: ['bash', '-ic', 'true'], scripted: ['bash', '-c', '. ~/.bashrc'] },
   zsh: { interactive: ['zsh', '-ic', 'true'], scripted: ['zsh', '-c', '. ~/.zshrc'] },
