@@ -162,17 +162,21 @@ function shellsFor(flags: Flags, home: string, env: NodeJS.ProcessEnv): Shell[] 
 function windows(scope: 'pageant' | 'pipe', words: readonly string[], flags: Flags, io: RelayIo, command: string, runKeys: RunKeys): number {
   const local = io.env.LOCALAPPDATA
   if (process.platform !== 'win32' || !local) throw new RelayError(`setup ${scope} registers a logon entry: run relaykit.exe on Windows (from WSL: setup wsl)`, ExitCode.USAGE)
-  const [first, second] = words
-  const source: WindowsSource = scope === 'pageant' ? { agent: 'pageant' } : { agent: 'pipe', pipe: required(first, 'setup pipe NAME: the agent\'s pipe, e.g. //./pipe/openssh-ssh-agent') }
-  const file = scope === 'pageant' ? first : second
   const to = parseChoice(flags.to ?? '', 'to', ['openssh', 'cygwin'] as const)
-  const client: WindowsClient = to === 'openssh' ? { to } : { to, file: path.win32.resolve(file ?? path.win32.join(io.env.USERPROFILE ?? '', '.ssh', 'agent.sock')) }
   const name = `setup-${scope}-${to}.json`
-  const desired = flags.remove ? [] : windowsArtifacts(process.execPath, source, client)
+  // The manifest knows what to remove: --remove needs no pipe name or file.
+  const desired = flags.remove ? [] : windowsArtifacts(process.execPath, ...windowsEnds(scope, to, words, io.env))
   const outcome = converge(desired, { manifestPath: path.win32.join(local, 'relaykit', name), command, dryRun: flags['dry-run'] === true, runKeys })
   print(io, outcome.lines)
   if (!flags.remove && flags['dry-run'] !== true) io.stdout.write('it starts at your next logon; to start it now, run the command of the logon entry above\n')
   return ExitCode.OK
+}
+
+function windowsEnds(scope: 'pageant' | 'pipe', to: 'openssh' | 'cygwin', words: readonly string[], env: NodeJS.ProcessEnv): [WindowsSource, WindowsClient] {
+  const [first, second] = words
+  const source: WindowsSource = scope === 'pageant' ? { agent: 'pageant' } : { agent: 'pipe', pipe: required(first, "setup pipe NAME: the agent's pipe, e.g. //./pipe/openssh-ssh-agent") }
+  const file = (scope === 'pageant' ? first : second) ?? path.win32.join(env.USERPROFILE ?? '', '.ssh', 'agent.sock')
+  return [source, to === 'openssh' ? { to } : { to, file: path.win32.resolve(file) }]
 }
 
 function required(word: string | undefined, what: string): string {
