@@ -1,5 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import { ExitCode } from '../exit-codes.js'
+import { RelayError } from '../relay-error.js'
 
 /**
  * The user units that start relay-listen by socket activation: systemd
@@ -27,6 +29,17 @@ export function systemdQuote(word: string): string {
   return /^[\w@+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replace(/[\\"]/g, '\\$&')}"`
 }
 
+/**
+ * systemd refuses an executable whose path has quotes, a backslash or `$`
+ * in it ("Executable name contains special characters"), however it is
+ * quoted: that unit would never start, so setup says so instead.
+ */
+export function checkExecutable(file: string): void {
+  if (/['"\\$\x00-\x1f]/.test(file)) {
+    throw new RelayError(`systemd cannot start ${file}: its path has a quote, backslash or $ in it; put relaykit somewhere else (e.g. ~/.local/bin) and run setup from there`, ExitCode.USAGE)
+  }
+}
+
 export function socketUnit(spec: UnitSpec): string {
   return [
     '[Unit]',
@@ -45,6 +58,7 @@ export function socketUnit(spec: UnitSpec): string {
 }
 
 export function serviceUnit(spec: UnitSpec): string {
+  checkExecutable(spec.execStart[0] ?? '')
   return [
     '[Unit]',
     `Description=${spec.description}`,

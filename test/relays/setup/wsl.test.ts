@@ -153,6 +153,36 @@ t.test('systemd, then shell: the units and the folders made for them go; the blo
   t.equal(fs.readFileSync(path.join(l.home, '.bashrc'), 'utf8'), '# the user\'s own\nalias ll="ls -l"')
 })
 
+t.test("awkward paths (space, quote, %, $) survive bash, zsh, fish and systemd's quoting", needs(t, [...AGENT_TOOLS, 'bash', 'zsh', 'fish', 'systemd-analyze']), async (t) => {
+  const l = await lab(t)
+  const odd = path.join(path.dirname(l.home), "it's 100% $HOME")
+  fs.mkdirSync(odd)
+  const sock = path.join(odd, 'a b.sock')
+  // The unit's ExecStart names this executable: started from an odd path, it must be quoted right for systemd
+  // (which takes spaces and %, and refuses quotes and $ in an executable's path however quoted).
+  fs.mkdirSync(path.join(path.dirname(l.home), '100% sure'))
+  const oddExe = path.join(path.dirname(l.home), '100% sure', 'relay kit')
+  fs.linkSync(l.exe, oddExe)
+  t.equal(setup({ ...l, exe: oddExe }, wslArgs(l, ['--start', 'systemd', '--shell', 'bash,zsh,fish', '--socket', sock])).code, 0)
+  const env = { PATH: process.env.PATH ?? '', HOME: l.home }
+  for (const [shell, file] of [['bash', '.bashrc'], ['zsh', '.zshrc'], ['fish', '.config/fish/config.fish']] as const) {
+    const r = spawnSync(shell, ['-c', `source ~/${file}; printf %s "$SSH_AUTH_SOCK"`], { env, encoding: 'utf8' })
+    t.equal(r.stdout, sock, `${shell} reads SSH_AUTH_SOCK back exactly`)
+  }
+  const unit = path.join(unitDir(l), 'relaykit-ssh.service')
+  const verify = spawnSync('systemd-analyze', ['verify', '--man=no', path.join(unitDir(l), 'relaykit-ssh.socket'), unit], { encoding: 'utf8' })
+  t.equal(verify.status, 0, verify.stderr)
+  t.notMatch(verify.stderr, /relaykit-ssh/, 'systemd finds the executable at its odd path')
+
+  const refusedExe = path.join(odd, 'relaykit')
+  fs.linkSync(l.exe, refusedExe)
+  const before = tree(l.home)
+  const refused = setup({ ...l, exe: refusedExe }, wslArgs(l, ['--start', 'systemd', '--shell', 'bash']))
+  t.equal(refused.code, 2)
+  t.match(refused.stderr, `systemd cannot start ${refusedExe}: its path has a quote, backslash or $ in it`)
+  t.same(tree(l.home), before, 'nothing written for a unit systemd would refuse')
+})
+
 const SHELL_RUN: Record<'bash' | 'zsh' | 'fish', { interactive: string[]; scripted: string[] }> = {
   bash: { interactive: ['bash', '-ic', 'true'], scripted: ['bash', '-c', '. ~/.bashrc'] },
   zsh: { interactive: ['zsh', '-ic', 'true'], scripted: ['zsh', '-c', '. ~/.zshrc'] },
