@@ -107,7 +107,8 @@ function wsl(words: readonly string[], flags: Flags, io: RelayIo, command: strin
   }
   // Stop a running listener before its units go away.
   if (flags.remove && live && !dryRun) systemctlUser(['stop', `${unit}.socket`, `${unit}.service`])
-  const outcome = converge(desired, { manifestPath, command, dryRun })
+  const otherManifests = (['ssh', 'gpg'] as const).filter((p) => p !== profile).map((p) => path.join(path.dirname(manifestPath), `setup-${p}.json`))
+  const outcome = converge(desired, { manifestPath, command, dryRun, otherManifests })
   print(io, outcome.lines)
   if (outcome.changed && live) {
     const actions = [['daemon-reload'], ...(flags.remove || start !== 'systemd' ? [] : [['restart', `${unit}.socket`]])]

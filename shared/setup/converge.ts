@@ -29,6 +29,12 @@ export interface ConvergeOptions {
   readonly dryRun: boolean
   /** Windows: the logon entries; absent elsewhere. */
   readonly runKeys?: RunKeys
+  /**
+   * The manifests of the other profiles (ssh and gpg share the copied
+   * relaykit.exe): a file one of them made counts as made by setup here
+   * too, and is not removed while another still records it.
+   */
+  readonly otherManifests?: readonly string[]
 }
 
 /** One line per change, for the user: "created …", "would remove …", "unchanged …". */
@@ -40,10 +46,12 @@ export interface Outcome {
 export function converge(desired: readonly Artifact[], options: ConvergeOptions): Outcome {
   const manifest = readManifest(options.manifestPath)
   const previous = new Map((manifest?.done ?? []).map((d) => [keyOf(d), d]))
-  const steps: Step[] = desired.map((a) => stepFor(a, previous.get(keyOf(a)), options))
+  const others = (options.otherManifests ?? []).flatMap((f) => readManifest(f)?.done ?? [])
+  const shared = new Map(others.filter((d) => d.kind === 'file').map((d) => [keyOf(d), d]))
+  const steps: Step[] = desired.map((a) => stepFor(a, previous.get(keyOf(a)) ?? shared.get(keyOf(a)), options))
   const wanted = new Set(desired.map(keyOf))
   const leftover = [...(manifest?.done ?? [])].filter((d) => d.kind !== 'dir' && !wanted.has(keyOf(d))).reverse()
-  steps.push(...leftover.map((d) => removeStep(d, options.runKeys)))
+  steps.push(...leftover.map((d) => (shared.has(keyOf(d)) ? { what: `${keyOf(d).replace(/^\w+:/, '')} (kept: another setup uses it)` } : removeStep(d, options.runKeys))))
   const conflicts = steps.flatMap((s) => (s.conflict ? [s.conflict] : []))
   if (conflicts.length) throw new RelayError(conflicts.join('\n'), ExitCode.ERROR)
 
@@ -66,6 +74,7 @@ export function converge(desired: readonly Artifact[], options: ConvergeOptions)
       done.push(...result.records)
       lines.push(step.change.done)
     }
+    done.push(...adoptedDirectories(done, previous, others, options.manifestPath))
     const dirs = settleDirectories(manifest, done, undo, lines)
     saveManifest(options, manifest, [...dirs, ...done], undo, changes.length > 0)
   } catch (err) {
@@ -79,6 +88,16 @@ export function converge(desired: readonly Artifact[], options: ConvergeOptions)
     throw err instanceof RelayError ? err : new RelayError(`relaykit setup: ${describeCode(err)}; nothing was changed`, ExitCode.ERROR)
   }
   return { lines, changed: changes.length > 0 }
+}
+
+/**
+ * The folders another profile made for a file this one now records too (or
+ * for the manifests both keep side by side): recorded here as well, so
+ * whichever profile goes last removes them.
+ */
+function adoptedDirectories(done: readonly Done[], own: ReadonlyMap<string, Done>, others: readonly Done[], manifestPath: string): Done[] {
+  const files = [manifestPath, ...done.filter((d) => d.kind === 'file').map((d) => d.path)]
+  return others.filter((d) => d.kind === 'dir' && !own.has(keyOf(d)) && !done.some((x) => keyOf(x) === keyOf(d)) && files.some((f) => f.startsWith(d.path + path.sep)))
 }
 
 function stepFor(a: Artifact, previous: Done | undefined, options: ConvergeOptions): Step {

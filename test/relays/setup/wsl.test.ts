@@ -183,6 +183,35 @@ t.test("awkward paths (space, quote, %, $) survive bash, zsh, fish and systemd's
   t.same(tree(l.home), before, 'nothing written for a unit systemd would refuse')
 })
 
+t.test('--to gpg is a profile of its own: its socket and command, no SSH_AUTH_SOCK; removing one profile leaves the other', needs(t, AGENT_TOOLS), async (t) => {
+  const l = await lab(t)
+  const before = tree(l.home)
+  t.equal(setup(l, wslArgs(l, ['--start', 'shell', '--shell', 'bash'])).code, 0)
+  const gpg = setup(l, ['wsl', '--to', 'gpg', '--exe', l.fakeExe, '--windows-dir', l.win, '--start', 'systemd', '--shell', 'bash'])
+  t.equal(gpg.code, 0, gpg.stderr)
+  t.notMatch(gpg.stdout, /block/, 'no shell block: gpg finds its socket itself')
+  const service = fs.readFileSync(path.join(unitDir(l), 'relaykit-gpg.service'), 'utf8')
+  t.match(service, `relay-listen ${path.join(l.home, '.gnupg', 'S.gpg-agent')} -- ${path.join(l.win, 'relaykit.exe')} pageant-relay --gpg S.gpg-agent`)
+  t.match(gpg.stdout, `unchanged ${path.join(l.win, 'relaykit.exe')}`, 'the .exe copy is shared, not made twice')
+  t.equal(setup(l, ['wsl', '--remove']).code, 0)
+  t.notMatch(fs.readFileSync(path.join(l.home, '.bashrc'), 'utf8'), 'relaykit setup')
+  t.ok(fs.existsSync(path.join(unitDir(l), 'relaykit-gpg.service')), 'the gpg profile stays')
+  t.ok(fs.existsSync(path.join(l.win, 'relaykit.exe')), 'and the .exe it uses')
+  t.equal(setup(l, ['wsl', '--to', 'gpg', '--remove']).code, 0)
+  t.same(Object.keys(tree(l.home)), Object.keys(before))
+  t.notOk(fs.existsSync(l.win))
+})
+
+t.test('an .exe on the Linux file system and no interop to find %LOCALAPPDATA%: say so, change nothing', needs(t, AGENT_TOOLS), async (t) => {
+  const l = await lab(t)
+  const before = tree(l.home)
+  const r = setup(l, ['wsl', '--to', 'pageant', '--exe', l.fakeExe])
+  t.equal(r.code, 2)
+  t.match(r.stderr, `${l.fakeExe} is on the Linux file system, where each start takes seconds`)
+  t.match(r.stderr, '--windows-dir')
+  t.same(tree(l.home), before)
+})
+
 const SHELL_RUN: Record<'bash' | 'zsh' | 'fish', { interactive: string[]; scripted: string[] }> = {
   bash: { interactive: ['bash', '-ic', 'true'], scripted: ['bash', '-c', '. ~/.bashrc'] },
   zsh: { interactive: ['zsh', '-ic', 'true'], scripted: ['zsh', '-c', '. ~/.zshrc'] },
