@@ -1,4 +1,3 @@
-import fs from 'node:fs'
 import path from 'node:path'
 import { type CliSpec, flagValueError, parseChoice, parseCli } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
@@ -9,12 +8,12 @@ import { RelayError, messageOf } from '../../shared/relay-error.js'
 import type { Artifact } from '../../shared/setup/artifact.js'
 import { converge } from '../../shared/setup/converge.js'
 import { type RunKeys, regExeRunKeys } from '../../shared/setup/run-keys.js'
-import { SHELLS, type Shell } from '../../shared/setup/shell-block.js'
-import { systemctlUser } from '../../shared/setup/systemctl.js'
+import { applyToUserInstance, systemctlUser } from '../../shared/setup/systemctl.js'
 import { userInstanceRunning } from '../../shared/setup/systemd-units.js'
-import { exeOnPath, onWindowsDrive, windowsProgramsDirectory } from '../../shared/setup/windows-exe.js'
-import { type WindowsClient, type WindowsSource, windowsArtifacts } from '../../shared/setup/windows-plan.js'
-import { type WslTarget, describeTarget, profileOf, shellFile, wslArtifacts } from '../../shared/setup/wsl-plan.js'
+import { locateWindowsExe } from '../../shared/setup/windows-exe.js'
+import { windowsArtifacts, windowsEnds } from '../../shared/setup/windows-plan.js'
+import { chooseShells, wslManifestPath, wslTarget } from '../../shared/setup/wsl-options.js'
+import { describeTarget, profileOf, wslArtifacts } from '../../shared/setup/wsl-plan.js'
 
 export const cli: CliSpec = {
   name: 'setup',
@@ -83,16 +82,16 @@ export async function main(argv: readonly string[], io: RelayIo, runKeys: RunKey
 
 function wsl(words: readonly string[], flags: Flags, io: RelayIo, command: string): number {
   const home = requireHome(io.env)
-  const target = wslTarget(flags, words, Boolean(flags.remove))
+  const target = wslTarget(flags.to, words, Boolean(flags.remove))
   const profile = profileOf(target)
-  const manifestPath = path.join(io.env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'relaykit', `setup-${profile}.json`)
+  const manifestPath = wslManifestPath(home, io.env, profile)
   const start = flags.start === undefined ? (userInstanceRunning(io.env) ? 'systemd' : 'shell') : parseChoice(flags.start, 'start', ['systemd', 'shell'] as const)
   const unit = `relaykit-${profile}`
   const live = userInstanceRunning(io.env)
   const dryRun = flags['dry-run'] === true
   let desired: Artifact[] = []
   if (!flags.remove) {
-    const exe = windowsExe(flags, io.env)
+    const exe = locateWindowsExe(stringFlag(flags.exe), stringFlag(flags['windows-dir']), io.env)
     desired = wslArtifacts({
       target,
       home,
@@ -101,63 +100,21 @@ function wsl(words: readonly string[], flags: Flags, io: RelayIo, command: strin
       windowsExe: exe.runAs,
       copyExeFrom: exe.copyFrom,
       start,
-      shells: shellsFor(flags, home, io.env),
-      socket: typeof flags.socket === 'string' ? path.resolve(flags.socket) : undefined,
+      shells: chooseShells(flags.shell, home, io.env),
+      socket: stringFlag(flags.socket) === undefined ? undefined : path.resolve(flags.socket as string),
     })
   }
   // Stop a running listener before its units go away.
   if (flags.remove && live && !dryRun) systemctlUser(['stop', `${unit}.socket`, `${unit}.service`])
-  const otherManifests = (['ssh', 'gpg'] as const).filter((p) => p !== profile).map((p) => path.join(path.dirname(manifestPath), `setup-${p}.json`))
+  const otherManifests = (['ssh', 'gpg'] as const).filter((p) => p !== profile).map((p) => wslManifestPath(home, io.env, p))
   const outcome = converge(desired, { manifestPath, command, dryRun, otherManifests })
   print(io, outcome.lines)
-  if (outcome.changed && live) {
-    const actions = [['daemon-reload'], ...(flags.remove || start !== 'systemd' ? [] : [['restart', `${unit}.socket`]])]
-    for (const a of actions) {
-      if (dryRun) io.stdout.write(`would run systemctl --user ${a.join(' ')}\n`)
-      else {
-        const r = systemctlUser(a)
-        io.stdout.write(r.ok ? `ran systemctl --user ${a.join(' ')}\n` : `systemctl --user ${a.join(' ')} failed (${r.message}): it takes effect at the next login\n`)
-      }
-    }
-  }
+  if (outcome.changed && live) print(io, applyToUserInstance(unit, !flags.remove && start === 'systemd', dryRun))
   if (!flags.remove && !dryRun) {
     const how = start === 'systemd' ? `systemd's ${unit}.socket` : 'relay-listen, started by the first interactive shell'
     io.stdout.write(`${describeTarget(target)} is served by ${how}; open a new shell to use it\n`)
   }
   return ExitCode.OK
-}
-
-function wslTarget(flags: Flags, words: readonly string[], removing: boolean): WslTarget {
-  const to = flags.to ?? (removing ? 'pageant' : undefined)
-  if (to === undefined) throw new FlagError('say what to reach: --to pageant, --to openssh, --to pipe NAME or --to gpg')
-  const choice = parseChoice(to, 'to', ['pageant', 'openssh', 'pipe', 'gpg'] as const)
-  if (choice !== 'pipe') return { to: choice }
-  const pipe = words[0]
-  if (!pipe && !removing) throw new FlagError('--to pipe needs the pipe name, e.g. --to pipe //./pipe/openssh-ssh-agent')
-  return { to: 'pipe', pipe: pipe ?? '' }
-}
-
-/** relaykit.exe as WSL should run it, and the file to copy there when it lives on the Linux file system. */
-function windowsExe(flags: Flags, env: NodeJS.ProcessEnv): { runAs: string; copyFrom: string | undefined } {
-  const found = typeof flags.exe === 'string' ? path.resolve(flags.exe) : exeOnPath(env)
-  if (!found) throw new FlagError('no relaykit.exe on PATH: pass --exe PATH (the relaykit.exe for Windows, from relaykit-…-win-x64.zip)')
-  if (onWindowsDrive(found)) return { runAs: found, copyFrom: undefined }
-  const dir = typeof flags['windows-dir'] === 'string' ? path.resolve(flags['windows-dir']) : windowsProgramsDirectory()
-  if (!dir) {
-    throw new RelayError(
-      `${found} is on the Linux file system, where each start takes seconds; WSL interop could not tell where %LOCALAPPDATA% is: pass --windows-dir /mnt/c/Users/YOU/AppData/Local/Programs/relaykit`,
-      ExitCode.USAGE,
-    )
-  }
-  return { runAs: path.join(dir, 'relaykit.exe'), copyFrom: found }
-}
-
-/** --shell, or $SHELL's plus every shell whose startup file exists; bash when there is none. */
-function shellsFor(flags: Flags, home: string, env: NodeJS.ProcessEnv): Shell[] {
-  if (typeof flags.shell === 'string') return flags.shell.split(',').map((s) => parseChoice(s.trim(), 'shell', SHELLS))
-  const login = path.basename(env.SHELL ?? '')
-  const found = SHELLS.filter((s) => s === login || fileExists(shellFile(s, home, env)))
-  return found.length ? found : ['bash']
 }
 
 function windows(scope: 'pageant' | 'pipe', words: readonly string[], flags: Flags, io: RelayIo, command: string, runKeys: RunKeys): number {
@@ -173,29 +130,13 @@ function windows(scope: 'pageant' | 'pipe', words: readonly string[], flags: Fla
   return ExitCode.OK
 }
 
-function windowsEnds(scope: 'pageant' | 'pipe', to: 'openssh' | 'cygwin', words: readonly string[], env: NodeJS.ProcessEnv): [WindowsSource, WindowsClient] {
-  const [first, second] = words
-  const source: WindowsSource = scope === 'pageant' ? { agent: 'pageant' } : { agent: 'pipe', pipe: required(first, "setup pipe NAME: the agent's pipe, e.g. //./pipe/openssh-ssh-agent") }
-  const file = (scope === 'pageant' ? first : second) ?? path.win32.join(env.USERPROFILE ?? '', '.ssh', 'agent.sock')
-  return [source, to === 'openssh' ? { to } : { to, file: path.win32.resolve(file) }]
-}
-
-function required(word: string | undefined, what: string): string {
-  if (!word) throw new FlagError(`missing ${what}`)
-  return word
-}
-
 function requireHome(env: NodeJS.ProcessEnv): string {
   if (!env.HOME || !path.isAbsolute(env.HOME)) throw new RelayError('HOME is not set to an absolute path: setup needs it to find your startup files', ExitCode.USAGE)
   return env.HOME
 }
 
-function fileExists(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile()
-  } catch {
-    return false
-  }
+function stringFlag(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined
 }
 
 function print(io: RelayIo, lines: readonly string[]): void {

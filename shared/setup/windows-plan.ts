@@ -1,3 +1,5 @@
+import path from 'node:path'
+import { FlagError } from '../go-flags.js'
 import type { Artifact } from './artifact.js'
 
 /**
@@ -30,4 +32,13 @@ export function logonCommand(exe: string, source: WindowsSource, client: Windows
 
 export function windowsArtifacts(exe: string, source: WindowsSource, client: WindowsClient): Artifact[] {
   return [{ kind: 'run-key', name: runKeyName(source, client), command: logonCommand(exe, source, client).map(windowsQuote).join(' ') }]
+}
+
+/** `setup pageant [FILE]` / `setup pipe NAME [FILE]` with --to: the agent and the client side. */
+export function windowsEnds(scope: 'pageant' | 'pipe', to: 'openssh' | 'cygwin', words: readonly string[], env: NodeJS.ProcessEnv): [WindowsSource, WindowsClient] {
+  const [first, second] = words
+  if (scope === 'pipe' && !first) throw new FlagError("missing setup pipe NAME: the agent's pipe, e.g. //./pipe/openssh-ssh-agent")
+  const source: WindowsSource = scope === 'pageant' ? { agent: 'pageant' } : { agent: 'pipe', pipe: first ?? '' }
+  const file = (scope === 'pageant' ? first : second) ?? path.win32.join(env.USERPROFILE ?? '', '.ssh', 'agent.sock')
+  return [source, to === 'openssh' ? { to } : { to, file: path.win32.resolve(file) }]
 }
