@@ -104,11 +104,11 @@ function wsl(words: readonly string[], flags: Flags, io: RelayIo, command: strin
       socket: stringFlag(flags.socket) === undefined ? undefined : path.resolve(flags.socket as string),
     })
   }
-  // Stop a running listener before its units go away.
-  if (flags.remove && live && !dryRun) systemctlUser(['stop', `${unit}.socket`, `${unit}.service`])
   const otherManifests = (['ssh', 'gpg'] as const).filter((p) => p !== profile).map((p) => wslManifestPath(home, io.env, p))
   const outcome = converge(desired, { manifestPath, command, dryRun, otherManifests })
   print(io, outcome.lines)
+  // Units removed from disk are still loaded: stop them by name before the reload forgets them.
+  if (flags.remove && live && outcome.changed && !dryRun) systemctlUser(['stop', `${unit}.socket`, `${unit}.service`])
   if (outcome.changed && live) print(io, applyToUserInstance(unit, !flags.remove && start === 'systemd', dryRun))
   if (!flags.remove && !dryRun) {
     const how = start === 'systemd' ? `systemd's ${unit}.socket` : 'relay-listen, started by the first interactive shell'
