@@ -7,9 +7,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { builtExecutable } from '../../../lab/built.js'
+import { builtExecutable, repoRoot } from '../../../lab/built.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
-import { type LabEnv, ensureWineServer, requireLab, runWine, winPath } from '../../../lab/winlab.js'
+import { spawnSync } from 'node:child_process'
+import { type LabEnv, ensureWineServer, labWineProcesses, requireLab, runWine, spawnWine, uniquePipeName, winPath } from '../../../lab/winlab.js'
+import { waitFor } from '../../fixtures/openssh.js'
 
 const RUN = 'HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run'
 
@@ -78,5 +80,41 @@ if (lab) {
     t.equal(r.code, 1)
     t.match(r.stderr, `${RUN}\\${name} exists and relaykit setup did not write it`)
     t.equal(await runValue(lab, name), 'C:\\mine.exe', 'untouched')
+  })
+
+  t.test('the logon entry, run as Windows runs it, starts a listener that serves: a Cygwin socket file in a folder with a space, to a named pipe', async (t) => {
+    const name = 'relaykit pipe to cygwin'
+    await clear(['pipe', '--to', 'cygwin'], name)
+    const pipe = uniquePipeName('setup')
+    const server = spawnWine(lab, lab.nodeExe, [winPath(path.join(repoRoot, 'lab', 'fixtures', 'echo-pipe-server.cjs'))], { stdio: ['ignore', 'pipe', 'pipe'], env: { PIPE: pipe, MODE: 'echo' }, t })
+    let ready = ''
+    server.stdout?.on('data', (c: Buffer) => (ready += c.toString()))
+    await waitFor(() => ready.includes('ready'), 'pipe server', 30_000)
+    const dir = path.join(path.dirname(exe), 'agent dir')
+    fs.mkdirSync(dir)
+    const file = path.join(dir, 'agent.sock')
+    t.equal((await setup(['pipe', pipe.replace(/\\/g, '/'), '--to', 'cygwin', winPath(file)])).code, 0)
+    t.teardown(() => clear(['pipe', '--to', 'cygwin'], name))
+    const command = await runValue(lab, name)
+    t.match(command, `"${winPath(file)}"`, 'the path with a space is quoted')
+
+    // What Explorer does with a Run value: CreateProcess with the command line as it stands.
+    const launcher = path.join(path.dirname(exe), 'run-line.cjs')
+    fs.writeFileSync(launcher, [
+      "const { spawnSync } = require('node:child_process')",
+      'const line = process.env.LOGON_LINE',
+      'const [, program, rest] = /^("[^"]+"|\\S+) (.*)$/.exec(line)',
+      "const r = spawnSync(program.replace(/\"/g, ''), [rest], { windowsVerbatimArguments: true, stdio: 'inherit' })",
+      'process.exitCode = r.status ?? 1',
+    ].join('\n'))
+    t.teardown(() => {
+      for (const p of labWineProcesses(lab)) if (p.cmd.includes(path.basename(path.dirname(exe)))) process.kill(p.pid, 'SIGKILL')
+    })
+    const started = await runWine(lab, lab.nodeExe, [winPath(launcher)], { t, env: { LOGON_LINE: command ?? '' }, timeoutMs: 60_000 })
+    t.equal(started.code, 0, `the entry's command ran and its listener came up: ${started.stderr}`)
+    t.ok(fs.existsSync(file), 'the Cygwin socket file is there')
+    const linux = builtExecutable('linux-x64')
+    const r = spawnSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', linux, 'uds-relay', file], { input: 'through the logon entry', encoding: 'utf8', timeout: 30_000 })
+    t.equal(r.stdout, 'through the logon entry', `uds-relay -> Cygwin file -> relay-listen -> npiperelay -> pipe and back (${r.stderr})`)
   })
 }
