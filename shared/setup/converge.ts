@@ -43,7 +43,24 @@ export interface Outcome {
   readonly changed: boolean
 }
 
+/** The steps of one run, and what they were computed from. */
+interface Plan {
+  readonly steps: readonly Step[]
+  readonly manifest: Manifest | undefined
+  readonly previous: ReadonlyMap<string, Done>
+  /** What the other profiles' manifests record. */
+  readonly others: readonly Done[]
+}
+
 export function converge(desired: readonly Artifact[], options: ConvergeOptions): Outcome {
+  const plan = planSteps(desired, options)
+  const changed = plan.steps.some((s) => s.change)
+  if (options.dryRun) return { lines: plan.steps.map((s) => (s.change ? `would ${s.change.describe}` : `unchanged ${s.what}`)), changed }
+  return { lines: applyPlan(plan, options, changed), changed }
+}
+
+/** Every step, and every conflict found before anything is changed. */
+function planSteps(desired: readonly Artifact[], options: ConvergeOptions): Plan {
   const manifest = readManifest(options.manifestPath)
   const previous = new Map((manifest?.done ?? []).map((d) => [keyOf(d), d]))
   const others = (options.otherManifests ?? []).flatMap((f) => readManifest(f)?.done ?? [])
@@ -54,40 +71,39 @@ export function converge(desired: readonly Artifact[], options: ConvergeOptions)
   steps.push(...leftover.map((d) => (shared.has(keyOf(d)) ? { what: `${keyOf(d).replace(/^\w+:/, '')} (kept: another setup uses it)` } : removeStep(d, options.runKeys))))
   const conflicts = steps.flatMap((s) => (s.conflict ? [s.conflict] : []))
   if (conflicts.length) throw new RelayError(conflicts.join('\n'), ExitCode.ERROR)
+  return { steps, manifest, previous, others }
+}
 
-  const changes = steps.filter((s) => s.change)
-  if (options.dryRun) {
-    return { lines: steps.map((s) => (s.change ? `would ${s.change.describe}` : `unchanged ${s.what}`)), changed: changes.length > 0 }
-  }
+/** Make the changes, then the manifest; on any failure undo them all, newest first. */
+function applyPlan(plan: Plan, options: ConvergeOptions, changed: boolean): string[] {
   const undo: (() => void)[] = []
   const lines: string[] = []
   const done: Done[] = []
   try {
-    for (const step of steps) {
-      if (!step.change) {
-        if (step.record) done.push(step.record)
-        lines.push(`unchanged ${step.what}`)
-        continue
-      }
-      const result = step.change.apply()
+    for (const step of plan.steps) {
+      const result = step.change?.apply() ?? { records: step.record ? [step.record] : [], undo: () => {} }
       undo.push(result.undo)
       done.push(...result.records)
-      lines.push(step.change.done)
+      lines.push(step.change ? step.change.done : `unchanged ${step.what}`)
     }
-    done.push(...adoptedDirectories(done, previous, others, options.manifestPath))
-    const dirs = settleDirectories(manifest, done, undo, lines)
-    saveManifest(options, manifest, [...dirs, ...done], undo, changes.length > 0)
+    done.push(...adoptedDirectories(done, plan.previous, plan.others, options.manifestPath))
+    const dirs = settleDirectories(plan.manifest, done, undo, lines)
+    saveManifest(options, plan.manifest, [...dirs, ...done.filter((d) => d.kind !== 'dir')], undo, changed)
   } catch (err) {
-    for (const u of undo.reverse()) {
-      try {
-        u()
-      } catch {
-        // best effort: the error below names what failed
-      }
-    }
+    undoAll(undo)
     throw err instanceof RelayError ? err : new RelayError(`relaykit setup: ${describeCode(err)}; nothing was changed`, ExitCode.ERROR)
   }
-  return { lines, changed: changes.length > 0 }
+  return lines
+}
+
+function undoAll(undo: (() => void)[]): void {
+  for (const u of undo.reverse()) {
+    try {
+      u()
+    } catch {
+      // best effort: the error reported names what failed
+    }
+  }
 }
 
 /**
@@ -119,7 +135,7 @@ function stepFor(a: Artifact, previous: Done | undefined, options: ConvergeOptio
  * (deepest first) once they are empty again; new ones come from the
  * changes just made.
  */
-function settleDirectories(manifest: Manifest | undefined, done: Done[], undo: (() => void)[], lines: string[]): Done[] {
+function settleDirectories(manifest: Manifest | undefined, done: readonly Done[], undo: (() => void)[], lines: string[]): Done[] {
   const made = done.filter((d) => d.kind === 'dir')
   const older = (manifest?.done ?? []).filter((d) => d.kind === 'dir' && !made.some((m) => m.path === d.path))
   const kept: Done[] = []
@@ -129,9 +145,6 @@ function settleDirectories(manifest: Manifest | undefined, done: Done[], undo: (
       lines.push(`removed ${pathOf(dir)}/`)
     } else if (exists(pathOf(dir))) kept.push(dir)
   }
-  const rest = done.filter((d) => d.kind !== 'dir')
-  done.length = 0
-  done.push(...rest)
   return [...kept.reverse(), ...made]
 }
 
