@@ -50,14 +50,15 @@ t.test('systemd-socket-activate hands the socket over: ssh-add -l answered on th
   t.ok(fs.lstatSync(sock).isSocket(), 'the socket is systemd\'s: not unlinked on exit')
 })
 
-t.test('commands started per connection see no LISTEN_ variables', needs(t, TOOLS), async (t) => {
+t.test('commands started per connection see no LISTEN_ variables, and do not hold the listening socket', needs(t, TOOLS), async (t) => {
   const exe = isolatedLinuxExecutable(t)
   const sock = path.join(path.dirname(exe), 'env.sock')
-  activate(t, sock, [exe, 'relay-listen', '--spawn', sock, '--', '/usr/bin/env'])
+  activate(t, sock, [exe, 'relay-listen', '--spawn', sock, '--', '/bin/sh', '-c', 'env; echo FDS; ls /proc/$$/fd'])
   await waitFor(() => fs.existsSync(sock), 'systemd-socket-activate to bind')
-  const env = await readAll(sock)
+  const [env, fds] = (await readAll(sock)).split('FDS\n') as [string, string]
   t.match(env, /^PATH=/m, 'the command ran and printed its environment')
   t.notMatch(env, /^LISTEN_/m)
+  t.same(fds.split('\n').filter(Boolean), ['0', '1', '2'], 'only its stdio: the socket systemd handed over (fd 3) is not inherited')
 })
 
 t.test('LISTEN_ variables meant for another pid are ignored: relay-listen binds its own socket', needs(t, TOOLS), async (t) => {
