@@ -21,13 +21,16 @@
  * downloaded from (the Scoop manifest's URLs).
  */
 import { createHash } from 'node:crypto'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, utimesSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { VERSION } from '../shared/version.js'
 import { BuildError, runTool } from './run-tool.js'
 import { type Target, selectTargets } from './targets.js'
+
+/** SOURCE_DATE_EPOCH, else 1980-01-01, the earliest time a zip can hold. */
+const ARCHIVE_TIME = Number(process.env.SOURCE_DATE_EPOCH ?? 315532800)
 
 /** This file is lib/build/release.js once compiled: the checkout is two folders up. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -65,6 +68,8 @@ async function stage(target: Target, dir: string, signing: Signing | undefined, 
   else copyFileSync(built, exe)
   chmodSync(exe, 0o755)
   copyFileSync(join(ROOT, 'LICENSE'), join(dir, 'LICENSE'))
+  // Archives store mtimes: a fixed one keeps them byte-identical from run to run.
+  for (const f of [exe, join(dir, 'LICENSE')]) utimesSync(f, ARCHIVE_TIME, ARCHIVE_TIME)
   return exe
 }
 

@@ -87,6 +87,11 @@ t.test('without a certificate: archives, SHA256SUMS, Scoop manifest; nothing sig
     t.equal(w.stdout.trim(), `relaykit ${VERSION}`, 'the unpacked Windows executable runs (Wine)')
   }
 
+  const againDir = path.join(shortTempDir(t), 'again')
+  const again = release(againDir)
+  t.equal(again.code, 0, again.out)
+  t.equal(fs.readFileSync(path.join(againDir, 'SHA256SUMS'), 'utf8'), fs.readFileSync(path.join(out, 'SHA256SUMS'), 'utf8'), 'a second release gives byte-identical archives')
+
   const scoop = JSON.parse(fs.readFileSync(path.join(out, 'relaykit.json'), 'utf8')) as { version: string; bin: string; architecture: Record<string, { url: string; hash: string }> }
   t.equal(scoop.version, VERSION)
   t.equal(scoop.bin, 'relaykit.exe')
