@@ -131,6 +131,7 @@ function windows(scope: 'pageant' | 'pipe', words: readonly string[], flags: Fla
 }
 
 function requireHome(env: NodeJS.ProcessEnv): string {
+  if (process.platform === 'win32') throw new RelayError('setup wsl sets up the Linux side: run the Linux relaykit inside WSL (Windows: setup pageant or setup pipe)', ExitCode.USAGE)
   if (!env.HOME || !path.isAbsolute(env.HOME)) throw new RelayError('HOME is not set to an absolute path: setup needs it to find your startup files', ExitCode.USAGE)
   return env.HOME
 }
