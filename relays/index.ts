@@ -4,6 +4,7 @@ import { muxRelay } from './mux/main.js'
 import { npiperelay } from './npiperelay/main.js'
 import { pageantRelay } from './pageant-relay/main.js'
 import { relayListen } from './relay-listen/main.js'
+import { setup } from './setup/main.js'
 import { udsRelay } from './uds-relay/main.js'
 
 /**
@@ -11,7 +12,7 @@ import { udsRelay } from './uds-relay/main.js'
  * mux run other relays: they get {@link findRelay} handed in instead of
  * importing this module back.
  */
-const relays: readonly RelayDefinition[] = [udsRelay, npiperelay, pageantRelay, relayListen(findRelay), muxRelay(findRelay), doctor]
+const relays: readonly RelayDefinition[] = [udsRelay, npiperelay, pageantRelay, relayListen(findRelay), muxRelay(findRelay), doctor, setup]
 
 export function allRelays(): readonly RelayDefinition[] {
   return relays

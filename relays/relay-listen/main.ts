@@ -7,6 +7,7 @@ import { startInBackground } from '../../shared/listen/background.js'
 import { connectionHandler, muxHandler } from '../../shared/listen/connection-handler.js'
 import { Limiter } from '../../shared/listen/limiter.js'
 import { listenerFor } from '../../shared/listen/listener-for.js'
+import { takeActivatedSockets } from '../../shared/listen/socket-activation.js'
 import type { ListenerKind, Listening } from '../../shared/listen/listener.js'
 import { MuxProcess } from '../../shared/mux/mux-process.js'
 import type { FindRelay, RelayDefinition, RelayIo } from '../../shared/relay.js'
@@ -26,6 +27,8 @@ export const cli: CliSpec = {
     '(Windows 10 1803+). The socket is private (0600; on Windows a DACL for this',
     'user only); a stale socket is replaced; if a live listener already serves',
     'SOCKET, exit 0 at once. SIGTERM, SIGINT and SIGHUP remove SOCKET, then exit 0.',
+    'Started by systemd socket activation (LISTEN_FDS), it serves the socket handed',
+    'over (SOCKET names it) and leaves the file to systemd.',
     '  relay-listen ~/.ssh/agent.sock -- /mnt/c/tools/relaykit.exe pageant-relay',
   ].join('\n'),
   flags: [
@@ -91,7 +94,9 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
 
   let kind: ListenerKind
   try {
-    kind = await listenerFor(address, { cygwin: flags.cygwin === true })
+    // Taken out of the environment before any relay or command is started.
+    const activated = takeActivatedSockets(io.env, process.pid)
+    kind = await listenerFor(address, { cygwin: flags.cygwin === true, activated })
     if (flags.background) return await startInBackground(argv.filter((a) => !/^--?background(=true)?$/.test(a)), address, kind, { stderr: io.stderr, env: io.env }, log)
   } catch (err) {
     return fail(log, err)

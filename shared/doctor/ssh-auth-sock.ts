@@ -19,6 +19,7 @@ export type SocketContext = 'unix' | 'wsl' | 'windows'
 const START_AGENT: Record<SocketContext, string> = {
   unix: 'start an agent and export its socket: eval "$(ssh-agent -s)" && ssh-add (or use your desktop\'s agent, e.g. gnome-keyring or 1Password)',
   wsl:
+    'relaykit setup wsl --to pageant (or --to openssh, --to pipe NAME) puts the listener and SSH_AUTH_SOCK in place; by hand, ' +
     'in ~/.bashrc: export SSH_AUTH_SOCK=$HOME/.ssh/agent.sock and start a relay on it, e.g. ' +
     'relay-listen --background "$SSH_AUTH_SOCK" --mux -- /mnt/c/tools/relaykit.exe mux pageant-relay (README: WSL2 recipes)',
   windows: 'Git for Windows/MSYS2: start ssh-agent or ssh-pageant and export the SSH_AUTH_SOCK it prints',

@@ -126,7 +126,7 @@ export async function checkOpenSshPipe(facts: DoctorFacts, timeoutMs: number): P
         detail: `no pipe ${OPENSSH_PIPE}: Windows' OpenSSH agent (or 1Password / Bitwarden) is not running`,
         fix:
           'in an elevated PowerShell: Get-Service ssh-agent | Set-Service -StartupType Automatic; Start-Service ssh-agent ' +
-          '(or turn on the SSH agent in 1Password / Bitwarden). Not needed if you use Pageant.',
+          '(or turn on the SSH agent in 1Password / Bitwarden). With Pageant instead: relaykit.exe setup pageant --to openssh serves Pageant on that pipe from each logon.',
       }
     }
     return {

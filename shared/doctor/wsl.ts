@@ -63,7 +63,7 @@ export function onWindowsFileSystem(p: string): boolean {
 }
 
 const MOVE_EXE =
-  'copy it to the Windows file system and use that path: mkdir -p /mnt/c/tools && cp EXE /mnt/c/tools/ (then /mnt/c/tools/NAME in your relay line, or C:\\tools on the Windows PATH)'
+  'relaykit setup wsl --to pageant --exe EXE copies it to %LOCALAPPDATA%\\Programs\\relaykit and uses that copy; or copy it to the Windows file system and use that path: mkdir -p /mnt/c/tools && cp EXE /mnt/c/tools/ (then /mnt/c/tools/NAME in your relay line, or C:\\tools on the Windows PATH)'
 
 /**
  * Where the Windows executable lives, and (with interop working) that it
@@ -90,7 +90,7 @@ export async function checkWindowsExe(facts: DoctorFacts, given: string | undefi
       name,
       status: 'warn',
       detail: `${slow.join(', ')} ${slow.length === 1 ? 'is' : 'are'} on the Linux file system: each start costs seconds (15–30 s per ssh or git operation reported)`,
-      fix: MOVE_EXE.replace('EXE', exe).replace('NAME', path.basename(exe)),
+      fix: MOVE_EXE.replaceAll('EXE', exe).replace('NAME', path.basename(exe)),
     }
   }
   const exe = found[0] as string
@@ -124,6 +124,6 @@ export function checkListener(facts: DoctorFacts): CheckResult {
     name,
     status: 'warn',
     detail: 'neither socat nor relay-listen is on PATH: nothing can serve SSH_AUTH_SOCK',
-    fix: 'relaykit link ~/.local/bin (gives you relay-listen), or sudo apt install socat',
+    fix: 'relaykit setup wsl --to pageant (or --to openssh) sets up relay-listen and SSH_AUTH_SOCK; or relaykit link ~/.local/bin (gives you relay-listen), or sudo apt install socat',
   }
 }

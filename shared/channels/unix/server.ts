@@ -7,6 +7,7 @@ import { RelayError, errorCode } from '../../relay-error.js'
 import { type ListenOutcome, type ListenerKind, alreadyServed } from '../../listen/listener.js'
 import { describeCode, preparePrivateDirectory } from '../private-directory.js'
 import { isForeign, servedByAnotherUser } from '../owner.js'
+import { withPathLock } from './path-lock.js'
 
 /**
  * The listening side on Linux, WSL and macOS: a Unix socket that only its
@@ -50,6 +51,10 @@ export async function listenUnix(socketPath: string, onConnection: (socket: net.
     )
   }
   preparePrivateDirectory(path.dirname(socketPath), socketPath, log)
+  return withPathLock(socketPath, () => bindOrFindServed(socketPath, onConnection, log))
+}
+
+async function bindOrFindServed(socketPath: string, onConnection: (socket: net.Socket) => void, log: Log): Promise<ListenOutcome> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = lstatOrUndefined(socketPath)
     if (existing) {

@@ -112,6 +112,7 @@ t.test('the .exe under /home: warn with the fix to move it; not started', async 
     detail: /\/home\/me\/bin\/npiperelay\.exe is on the Linux file system: each start costs seconds/,
     fix: /cp \/home\/me\/bin\/npiperelay\.exe \/mnt\/c\/tools\/.*\/mnt\/c\/tools\/npiperelay\.exe/,
   })
+  t.match(row(report, 'relaykit .exe')?.fix, /^relaykit setup wsl --to pageant --exe \/home\/me\/bin\/npiperelay\.exe copies it/, 'the setup command that fixes it comes first')
   t.same(facts.ran, [])
 })
 
@@ -175,6 +176,7 @@ t.test('the .exe does not start: fail with what happened', async (t) => {
 t.test('listener: socat, relay-listen, or this relaykit itself; neither warns', async (t) => {
   const none = await doctor(fakeWsl({ files: interopOn }))
   t.match(row(none.report, 'listener'), { status: 'warn', fix: /relaykit link|apt install socat/ })
+  t.match(row(none.report, 'listener')?.fix, /^relaykit setup wsl --to pageant /)
   const self = await doctor(fakeWsl({ files: interopOn, self: '/usr/local/bin/relaykit-linux-x64' }))
   t.match(row(self.report, 'listener'), { status: 'ok', detail: 'relaykit relay-listen (/usr/local/bin/relaykit-linux-x64)' })
   const both = await doctor(fakeWsl({ files: interopOn, path: { socat: '/usr/bin/socat', 'relay-listen': '/home/me/.local/bin/relay-listen' } }))
@@ -184,4 +186,5 @@ t.test('listener: socat, relay-listen, or this relaykit itself; neither warns', 
 t.test('SSH_AUTH_SOCK unset in WSL: the fix is the relay-listen line', async (t) => {
   const { report } = await doctor(fakeWsl({ files: interopOn }))
   t.match(row(report, 'SSH_AUTH_SOCK'), { status: 'fail', fix: /relay-listen --background "\$SSH_AUTH_SOCK" --mux -- \/mnt\/c\/tools\/relaykit\.exe mux pageant-relay/ })
+  t.match(row(report, 'SSH_AUTH_SOCK')?.fix, /^relaykit setup wsl --to pageant /, 'the setup command first')
 })
