@@ -82,12 +82,11 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     const own = newTransport()
     return { query: (request: AgentFrame) => own.query(request), close: () => own.close() }
   }
-  const session = emulate((request) => transport.query(request), { id: `pageant-relay ${mode} ${pipeName ?? ''}`, open, options: emulation, log, env: io.env })
+  const query = emulate((request) => transport.query(request), { id: `pageant-relay ${mode} ${pipeName ?? ''}`, open, options: emulation, log, env: io.env })
   try {
-    return await relayAgent(io, withPolicy(session.query, policy, log), { log })
+    return await relayAgent(io, withPolicy(query, policy, log), { log })
   } finally {
     transport.close()
-    await session.settle()
   }
 }
 

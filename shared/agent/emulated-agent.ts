@@ -36,8 +36,6 @@ export class EmulatedAgent {
   #open: () => Upstream
   #rules = new Map<string, KeyRule>()
   #comments = new Map<string, string>()
-  #expiring = 0
-  #idle: (() => void)[] = []
   #compat = false
 
   constructor(open: () => Upstream) {
@@ -60,7 +58,6 @@ export class EmulatedAgent {
     const rule: KeyRule = { confirm: constraints.confirm }
     this.#rules.set(blob.toString('hex'), rule)
     if (constraints.lifetimeSeconds !== undefined) {
-      this.#expiring++
       this.#arm(blob, rule, Date.now() + constraints.lifetimeSeconds * 1000, log)
     }
   }
@@ -71,7 +68,7 @@ export class EmulatedAgent {
     const rule = this.#rules.get(key)
     if (!rule) return
     this.#rules.delete(key)
-    if (rule.timer) this.#expired(rule)
+    clearTimeout(rule.timer)
   }
 
   /** Every key left the agent. */
@@ -101,31 +98,13 @@ export class EmulatedAgent {
     this.#compat = true
   }
 
-  /** Keys whose lifetime is still running. */
-  get expiring(): number {
-    return this.#expiring
-  }
-
-  /** Resolves once no lifetime is running (at once if none is). */
-  lifetimesEnded(): Promise<void> {
-    if (this.#expiring === 0) return Promise.resolve()
-    return new Promise((resolve) => this.#idle.push(resolve))
-  }
-
   #arm(blob: Buffer, rule: KeyRule, deadline: number, log: Log): void {
     const wait = Math.max(0, deadline - Date.now())
     rule.timer = setTimeout(() => {
       if (wait > MAX_TIMER_MS) return this.#arm(blob, rule, deadline, log)
       this.#rules.delete(blob.toString('hex'))
-      void this.#remove(blob, log).finally(() => this.#expired(rule))
+      void this.#remove(blob, log)
     }, Math.min(wait, MAX_TIMER_MS))
-  }
-
-  #expired(rule: KeyRule): void {
-    clearTimeout(rule.timer)
-    rule.timer = undefined
-    this.#expiring--
-    if (this.#expiring === 0) this.#idle.splice(0).forEach((resolve) => resolve())
   }
 
   async #remove(blob: Buffer, log: Log): Promise<void> {

@@ -22,7 +22,7 @@ export interface EmulationOptions {
 }
 
 const LIMITS =
-  'Emulated lifetimes, confirmations and the lock live in the relay process: use relay-listen (in-process) or --mux so one process serves every connection; a relay run per connection refuses confirm constraints and lock, and stays running until its lifetimes end. If the process dies first, a key stays in the agent: ssh-add -l lists it, ssh-add -d removes it'
+  'Emulated lifetimes, confirmations and the lock live in the relay process: use relay-listen (in-process) or --mux so one process serves every connection; a relay run per connection (socat, --spawn) refuses constrained adds and lock. If the process dies first, a key stays in the agent: ssh-add -l lists it, ssh-add -d removes it'
 
 export const emulationFlags: readonly FlagSpec[] = [
   {

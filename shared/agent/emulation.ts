@@ -151,10 +151,10 @@ class Session {
     const { log } = this.#ctx
     let add: ConstrainedAdd
     try {
+      // socat and sshd end a relay they started when its connection ends:
+      // nothing would be left to remove the key or to ask for it.
+      if (!sharedProcess()) throw new ConstraintError('a relay run per connection cannot keep constraints after this connection (use relay-listen in-process or --mux)')
       add = parseConstrainedAdd(request)
-      if (add.constraints.confirm && !sharedProcess()) {
-        throw new ConstraintError('a relay run per connection cannot ask for a key after this connection (use relay-listen in-process or --mux)')
-      }
     } catch (err) {
       if (!(err instanceof ConstraintError) || !isConstrainedAdd(request)) throw err
       log.error(`refused a constrained add: ${err.message}`)
@@ -232,19 +232,7 @@ export interface EmulateOptions {
   readonly env: NodeJS.ProcessEnv
 }
 
-/**
- * `query` for one client connection, with the emulation in front; `settle`
- * is for when the connection is over: a relay run per connection waits
- * there until the lifetimes it holds have ended and the keys are removed.
- */
-export function emulate(query: AgentQuery, o: EmulateOptions): { query: AgentQuery; settle(): Promise<void> } {
-  const agent = emulatedAgentFor(o.id, o.open)
-  return {
-    query: withEmulation(query, { options: o.options, agent, log: o.log, env: o.env }),
-    async settle() {
-      if (sharedProcess() || agent.expiring === 0) return
-      o.log.error(`staying until the lifetimes of ${agent.expiring} key(s) end, to remove them from the agent`)
-      await agent.lifetimesEnded()
-    },
-  }
+/** `query` for one client connection, with the emulation in front. */
+export function emulate(query: AgentQuery, o: EmulateOptions): AgentQuery {
+  return withEmulation(query, { options: o.options, agent: emulatedAgentFor(o.id, o.open), log: o.log, env: o.env })
 }

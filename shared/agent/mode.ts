@@ -85,11 +85,10 @@ export async function relayAgentMessages(
     const own = new AgentStreamClient(reconnect, { timeoutMs })
     return { query: (request: AgentFrame) => own.query(request), close: () => own.close() }
   }
-  const session = emulate((request) => client.query(request), { id: agentId, open, options: mode.emulation, log, env: io.env })
+  const query = emulate((request) => client.query(request), { id: agentId, open, options: mode.emulation, log, env: io.env })
   try {
-    return await relayAgent(io, withPolicy(session.query, mode.policy, log), { log })
+    return await relayAgent(io, withPolicy(query, mode.policy, log), { log })
   } finally {
     client.close()
-    await session.settle()
   }
 }

@@ -6,8 +6,10 @@
  *
  * State an agent keeps across connections (an emulated lock, a confirm
  * constraint, a key's lifetime: see emulated-agent.ts) can only be kept by a
- * process that outlives the connection that set it. The commands that run
- * relays for many connections say so here before the first one starts.
+ * process that outlives the connection that set it; socat and sshd end the
+ * relay they started when its connection ends, so a relay run per
+ * connection refuses what it could not keep. The commands that run relays
+ * for many connections say so here before the first one starts.
  */
 let shared = false
 
