@@ -31,7 +31,7 @@ export const emulationFlags: readonly FlagSpec[] = [
     value: 'emulate',
     help: `for agents that refuse constrained keys (Pageant, Win32-OpenSSH): add the key without constraints and enforce ssh-add -t (remove it when its lifetime ends) and -c (ask before each signature) here; any other constraint (e.g. restrict-destination) is refused. ${LIMITS}`,
   },
-  { name: 'lock', type: 'string', value: 'emulate', help: 'answer ssh-add -x/-X here: while locked every request but unlock is refused and the key list is empty, for clients of this relay' },
+  { name: 'lock', type: 'string', value: 'emulate', help: 'answer ssh-add -x/-X here: while locked every request but unlock is refused and the key list is empty, for clients of this relay; the lock lasts as long as the relay process (see -constraints)' },
   {
     name: 'confirm',
     type: 'string',

@@ -98,7 +98,7 @@ export const policyFlags: readonly FlagSpec[] = [
   {
     name: 'compat',
     type: 'boolean',
-    help: 'answer SSH_AGENTC_EXTENSION (session-bind@openssh.com, sent by OpenSSH 8.9+) with SSH_AGENT_FAILURE here, for agents that drop the connection on it (Win32-OpenSSH before 8.9)',
+    help: 'answer SSH_AGENTC_EXTENSION (session-bind@openssh.com, sent by OpenSSH 8.9+) with SSH_AGENT_FAILURE here, for agents that drop the connection on it (Win32-OpenSSH before 8.9); agent mode also finds such an agent by itself and then answers session-bind here',
   },
   {
     name: 'deny',
