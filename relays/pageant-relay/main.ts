@@ -1,4 +1,4 @@
-import { type AgentPolicy, parsePolicy, policyFlags, withPolicy } from '../../shared/agent/policy.js'
+import { type AgentPolicy, parsePolicy, policyFlags } from '../../shared/agent/policy.js'
 import type { AgentFrame } from '../../shared/agent/frames.js'
 import { relayAgent } from '../../shared/agent/relay.js'
 import { emulate } from '../../shared/agent/emulation.js'
@@ -82,9 +82,10 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     const own = newTransport()
     return { query: (request: AgentFrame) => own.query(request), close: () => own.close() }
   }
-  const query = emulate((request) => transport.query(request), { id: `pageant-relay ${mode} ${pipeName ?? ''}`, open, options: emulation, log, env: io.env })
+  const id = `pageant-relay ${mode} ${pipeName ?? ''}`
+  const query = emulate((request) => transport.query(request), { id, open, options: emulation, policy, log, env: io.env })
   try {
-    return await relayAgent(io, withPolicy(query, policy, log), { log })
+    return await relayAgent(io, query, { log })
   } finally {
     transport.close()
   }

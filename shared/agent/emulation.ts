@@ -1,10 +1,11 @@
 import { askerFor, type Ask, promptText } from './confirm.js'
 import { type ConstrainedAdd, ConstraintError, isConstrainedAdd, parseConstrainedAdd } from './constraints.js'
 import { type EmulatedAgent, type Upstream, emulatedAgentFor } from './emulated-agent.js'
-import type { EmulationOptions } from './emulation-options.js'
+import { type EmulationOptions, emulationActive } from './emulation-options.js'
 import { AGENT_FAILURE, type AgentFrame, AgentMessage, HEADER_LEN, makeFrame } from './frames.js'
 import { REQUEST_IDENTITIES, identitiesAnswer, keyBlobOf, parseIdentities } from './identities.js'
 import { fingerprint, readAddedKey } from './key-blob.js'
+import { type AgentPolicy, withPolicy } from './policy.js'
 import { sharedProcess } from './process-scope.js'
 import type { AgentQuery } from './relay.js'
 import { ConnectionBinding, parseSessionBind } from './session-bind.js'
@@ -32,6 +33,8 @@ export interface EmulationContext {
   readonly agent: EmulatedAgent
   readonly log: Log
   readonly env: NodeJS.ProcessEnv
+  /** What this connection's session-binds said (recorded by {@link emulate} before any policy answers them). */
+  readonly binding?: ConnectionBinding
 }
 
 const M = AgentMessage
@@ -45,12 +48,15 @@ export function withEmulation(query: AgentQuery, ctx: EmulationContext): AgentQu
 class Session {
   readonly #query: AgentQuery
   readonly #ctx: EmulationContext
-  readonly #binding = new ConnectionBinding()
+  readonly #binding: ConnectionBinding
+  readonly #recordsBinds: boolean
   readonly #ask: Ask
 
   constructor(query: AgentQuery, ctx: EmulationContext) {
     this.#query = query
     this.#ctx = ctx
+    this.#recordsBinds = ctx.binding === undefined
+    this.#binding = ctx.binding ?? new ConnectionBinding()
     this.#ask = askerFor({ program: ctx.options.askpass, timeoutMs: ctx.options.confirmTimeoutMs, env: ctx.env })
   }
 
@@ -63,7 +69,7 @@ class Session {
       case M.SSH_AGENTC_SIGN_REQUEST:
         return (await this.#allowed(request)) ? this.#query(request) : AGENT_FAILURE
       case M.SSH_AGENTC_REQUEST_IDENTITIES:
-        return this.#learnComments(await this.#query(request))
+        return emulationActive(options) ? this.#learnComments(await this.#query(request)) : this.#query(request)
       case M.SSH_AGENTC_ADD_ID_CONSTRAINED:
       case M.SSH_AGENTC_ADD_SMARTCARD_KEY_CONSTRAINED:
         return options.constraints ? this.#constrainedAdd(request) : this.#query(request)
@@ -100,7 +106,7 @@ class Session {
   async #extension(request: AgentFrame): Promise<AgentFrame> {
     const bind = parseSessionBind(request)
     if (!bind) return this.#query(request)
-    this.#binding.record(bind)
+    if (this.#recordsBinds) this.#binding.record(bind)
     const { agent, log } = this.#ctx
     if (agent.compat) return AGENT_FAILURE
     try {
@@ -228,11 +234,24 @@ export interface EmulateOptions {
   /** Opens a connection of relaykit's own, for removing a key whose lifetime ended. */
   readonly open: () => Upstream
   readonly options: EmulationOptions
+  readonly policy: AgentPolicy
   readonly log: Log
   readonly env: NodeJS.ProcessEnv
 }
 
-/** `query` for one client connection, with the emulation in front. */
+/**
+ * What one client connection's requests go through in agent mode:
+ * session-binds noted first (so `-compat` or `-deny` answering them does
+ * not hide a forwarded connection from `--confirm forwarded-sign`), then
+ * the `-deny`/`-compat` policy, then the emulation, then the agent.
+ */
 export function emulate(query: AgentQuery, o: EmulateOptions): AgentQuery {
-  return withEmulation(query, { options: o.options, agent: emulatedAgentFor(o.id, o.open), log: o.log, env: o.env })
+  const binding = new ConnectionBinding()
+  const emulated = withEmulation(query, { options: o.options, agent: emulatedAgentFor(o.id, o.open), log: o.log, env: o.env, binding })
+  const policed = withPolicy(emulated, o.policy, o.log)
+  return (request) => {
+    const bind = parseSessionBind(request)
+    if (bind) binding.record(bind)
+    return policed(request)
+  }
 }

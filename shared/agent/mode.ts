@@ -2,7 +2,7 @@ import type { Duplex, Readable, Writable } from 'node:stream'
 import { AgentStreamClient } from './client.js'
 import { emulate } from './emulation.js'
 import { type EmulationOptions, emulationActive, emulationFlags, parseEmulation } from './emulation-options.js'
-import { type AgentPolicy, parsePolicy, policyActive, policyFlags, withPolicy } from './policy.js'
+import { type AgentPolicy, parsePolicy, policyActive, policyFlags } from './policy.js'
 import { relayAgent } from './relay.js'
 import type { ExitCode } from '../exit-codes.js'
 import { parseSeconds } from '../cli.js'
@@ -85,9 +85,9 @@ export async function relayAgentMessages(
     const own = new AgentStreamClient(reconnect, { timeoutMs })
     return { query: (request: AgentFrame) => own.query(request), close: () => own.close() }
   }
-  const query = emulate((request) => client.query(request), { id: agentId, open, options: mode.emulation, log, env: io.env })
+  const query = emulate((request) => client.query(request), { id: agentId, open, options: mode.emulation, policy: mode.policy, log, env: io.env })
   try {
-    return await relayAgent(io, withPolicy(query, mode.policy, log), { log })
+    return await relayAgent(io, query, { log })
   } finally {
     client.close()
   }

@@ -212,23 +212,29 @@ t.test('--confirm forwarded-sign: a signature asked for from the far side of ssh
   const dir = path.dirname(exe)
   const ask = askpass(dir)
   const agent = await startAgent(t, dir)
-  const sock = path.join(dir, 'relaykit.sock')
-  await startListener(t, exe, [sock, '--', 'uds-relay', '--confirm', 'forwarded-sign', '--askpass', ask.script, agent.socket], { socket: sock })
   const sshd = await startSshd(t, dir, agent.publicKey)
   const hostFp = (await run('ssh-keygen', ['-l', '-f', path.join(dir, 'ssh_host_ed25519_key.pub')])).stdout.split(' ')[1] as string
-  ask.answer('no')
-  t.equal((await sshd.ssh(sock, [], 'echo local')).stdout.trim(), 'local', 'local login signs without asking')
-  t.same(ask.questions(), [], 'nobody was asked')
-  const farSign = `SSH_AUTH_SOCK=$SSH_AUTH_SOCK ssh-add -T ${agent.key}.pub && echo far-signed`
-  ask.answer('yes')
-  t.match((await sshd.ssh(sock, ['-A'], farSign)).stdout, 'far-signed', 'askpass yes: the far side signs')
-  const asked = ask.questions()
-  t.equal(asked.length, 1, 'asked once, for the far side\'s signature only')
-  t.match(asked[0], agent.fingerprint, 'names the key')
-  t.match(asked[0], `Requested for host key ${hostFp} through a forwarded agent`, 'names the host the agent was forwarded to')
-  ask.answer('no')
-  const refused = await sshd.ssh(sock, ['-A'], farSign).then((r) => r.stdout, (e: { stdout: string }) => e.stdout)
-  t.notMatch(refused, 'far-signed', 'askpass no: the far side cannot sign')
+  // With -compat the relay answers session-bind itself: it must still see which connection was forwarded.
+  for (const extra of [[], ['-compat']]) {
+    t.test(`uds-relay --confirm forwarded-sign ${extra.join(' ')}`, async (t) => {
+      const sock = path.join(dir, `relaykit${extra.length}.sock`)
+      await startListener(t, exe, [sock, '--', 'uds-relay', ...extra, '--confirm', 'forwarded-sign', '--askpass', ask.script, agent.socket], { socket: sock })
+      ask.answer('no')
+      t.equal((await sshd.ssh(sock, [], 'echo local')).stdout.trim(), 'local', 'local login signs without asking')
+      t.same(ask.questions(), [], 'nobody was asked')
+      const farSign = `SSH_AUTH_SOCK=$SSH_AUTH_SOCK ssh-add -T ${agent.key}.pub && echo far-signed`
+      ask.answer('yes')
+      t.match((await sshd.ssh(sock, ['-A'], farSign)).stdout, 'far-signed', 'askpass yes: the far side signs')
+      const asked = ask.questions()
+      t.equal(asked.length, 1, "asked once, for the far side's signature only")
+      t.match(asked[0], agent.fingerprint, 'names the key')
+      t.match(asked[0], `Requested for host key ${hostFp} through a forwarded agent`, 'names the host the agent was forwarded to')
+      ask.answer('no')
+      const refused = await sshd.ssh(sock, ['-A'], farSign).then((r) => r.stdout, (e: { stdout: string }) => e.stdout)
+      t.notMatch(refused, 'far-signed', 'askpass no: the far side cannot sign')
+      ask.questions()
+    })
+  }
 })
 
 t.test('-deny ext:NAME refuses that extension; ssh still logs in when it is session-bind', TOOLS, async (t) => {
