@@ -114,3 +114,17 @@ t.test('a key removed before its lifetime ends is not removed again, nor is its 
   t.ok(agent.keys.has(blobOf(pk).toString('hex')), 're-added without a lifetime: it stays')
   t.notOk(agent.asked.includes(M.SSH_AGENTC_REMOVE_IDENTITY))
 })
+
+t.test('the emulation flags: their values, defaults and mistakes', async (t) => {
+  const { parseEmulation, emulationActive } = await import('../../../shared/agent/emulation-options.js')
+  const none = parseEmulation({})
+  t.same(none, { constraints: false, lock: false, confirm: 'off', confirmTimeoutMs: 30_000, askpass: undefined }, 'defaults: nothing emulated, 30 s to answer')
+  t.notOk(emulationActive(none))
+  const all = parseEmulation({ constraints: 'emulate', lock: 'emulate', confirm: 'forwarded-sign', 'confirm-timeout': '2.5', askpass: '/bin/ask' })
+  t.same(all, { constraints: true, lock: true, confirm: 'forwarded-sign', confirmTimeoutMs: 2500, askpass: '/bin/ask' })
+  t.ok(emulationActive(parseEmulation({ confirm: 'sign' })), '--confirm alone implies agent mode')
+  t.throws(() => parseEmulation({ constraints: 'pass' }), /-constraints: "pass" is not one of emulate/)
+  t.throws(() => parseEmulation({ lock: true }), /-lock/)
+  t.throws(() => parseEmulation({ confirm: 'always' }), /-confirm: "always" is not one of off, sign, forwarded-sign/)
+  t.throws(() => parseEmulation({ 'confirm-timeout': '0' }), /-confirm-timeout/)
+})
