@@ -1,5 +1,4 @@
 import { type AgentPolicy, parsePolicy, policyFlags } from '../../shared/agent/policy.js'
-import type { AgentFrame } from '../../shared/agent/frames.js'
 import { relayAgent } from '../../shared/agent/relay.js'
 import { emulate } from '../../shared/agent/emulation.js'
 import { type EmulationOptions, emulationFlags, parseEmulation } from '../../shared/agent/emulation-options.js'
@@ -78,12 +77,8 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const pipeName = flags.ssh as string | undefined
   const newTransport = () => new PageantTransport({ mode, pipeName, timeoutMs: timeoutSeconds * 1000, log })
   const transport = newTransport()
-  const open = () => {
-    const own = newTransport()
-    return { query: (request: AgentFrame) => own.query(request), close: () => own.close() }
-  }
   const id = `pageant-relay ${mode} ${pipeName ?? ''}`
-  const query = emulate((request) => transport.query(request), { id, open, options: emulation, policy, log, env: io.env })
+  const query = emulate((request) => transport.query(request), { id, open: newTransport, options: emulation, policy, log, env: io.env })
   try {
     return await relayAgent(io, query, { log })
   } finally {

@@ -7,7 +7,6 @@ import { relayAgent } from './relay.js'
 import type { ExitCode } from '../exit-codes.js'
 import { parseSeconds } from '../cli.js'
 import type { FlagSpec } from '../go-flags.js'
-import type { AgentFrame } from './frames.js'
 import type { Log } from '../log.js'
 
 /**
@@ -81,10 +80,7 @@ export async function relayAgentMessages(
     first = undefined
     return ready ? Promise.resolve(ready) : reconnect()
   }, { timeoutMs })
-  const open = () => {
-    const own = new AgentStreamClient(reconnect, { timeoutMs })
-    return { query: (request: AgentFrame) => own.query(request), close: () => own.close() }
-  }
+  const open = () => new AgentStreamClient(reconnect, { timeoutMs })
   const query = emulate((request) => client.query(request), { id: agentId, open, options: mode.emulation, policy: mode.policy, log, env: io.env })
   try {
     return await relayAgent(io, query, { log })
