@@ -1,3 +1,4 @@
+import { markSharedProcess } from '../../shared/agent/process-scope.js'
 import { parseCli, type CliSpec } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog } from '../../shared/log.js'
@@ -32,6 +33,7 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
     return ExitCode.USAGE
   }
   const args = argv.slice(at + 1)
+  markSharedProcess() // state an agent keeps across connections lives here (emulation.ts)
   const session = new MuxSession(io.stdin, io.stdout, { log, sayHello: true })
   session.on('stream', (stream) => {
     log.debug(`stream ${stream.id}: ${relay.name} starts`)

@@ -66,7 +66,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     return ExitCode.ERROR
   }
 
-  if (mode.agent) return relayAgentMessages(io, channel, connect, mode, log)
+  if (mode.agent) return relayAgentMessages(io, channel, connect, mode, log, `npiperelay ${flags.a ? '-a ' : ''}${target}`)
   return pump(io, channel, {
     halfClose: false,
     requestTimeoutMs: mode.requestTimeoutMs,

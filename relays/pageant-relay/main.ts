@@ -1,5 +1,7 @@
-import { type AgentPolicy, parsePolicy, policyFlags, withPolicy } from '../../shared/agent/policy.js'
+import { type AgentPolicy, parsePolicy, policyFlags } from '../../shared/agent/policy.js'
 import { relayAgent } from '../../shared/agent/relay.js'
+import { emulate } from '../../shared/agent/emulation.js'
+import { type EmulationOptions, emulationFlags, parseEmulation } from '../../shared/agent/emulation-options.js'
 import { connectAssuan } from '../../shared/channels/assuan/client.js'
 import { type CliSpec, flagValueError, parseChoice, parseCli, parseSeconds } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
@@ -35,6 +37,7 @@ export const cli: CliSpec = {
       aliases: ['request-timeout'],
     },
     ...policyFlags,
+    ...emulationFlags,
   ],
   positionals: 0,
 }
@@ -46,10 +49,12 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const { flags } = parsed
   const verbose = flags.v === true
   let policy: AgentPolicy
+  let emulation: EmulationOptions
   let timeoutSeconds: number
   let mode: TransportMode
   try {
     policy = parsePolicy(flags)
+    emulation = parseEmulation(flags)
     timeoutSeconds = parseSeconds(flags.timeout ?? '60', 'timeout')
     mode = parseChoice(flags.transport ?? 'auto', 'transport', TRANSPORT_MODES)
   } catch (err) {
@@ -69,14 +74,13 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     log.error('Pageant exists only on Windows: run pageant-relay.exe (from WSL too), or pass --ssh SOCKET')
     return ExitCode.UNAVAILABLE
   }
-  const transport = new PageantTransport({
-    mode,
-    pipeName: flags.ssh as string | undefined,
-    timeoutMs: timeoutSeconds * 1000,
-    log,
-  })
+  const pipeName = flags.ssh as string | undefined
+  const newTransport = () => new PageantTransport({ mode, pipeName, timeoutMs: timeoutSeconds * 1000, log })
+  const transport = newTransport()
+  const id = `pageant-relay ${mode} ${pipeName ?? ''}`
+  const query = emulate((request) => transport.query(request), { id, open: newTransport, options: emulation, policy, log, env: io.env })
   try {
-    return await relayAgent(io, withPolicy((request) => transport.query(request), policy, log), { log })
+    return await relayAgent(io, query, { log })
   } finally {
     transport.close()
   }

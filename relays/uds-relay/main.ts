@@ -59,7 +59,7 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     log.error(e.message)
     return e.exitCode
   }
-  if (mode.agent) return relayAgentMessages(io, socket, connect, mode, log)
+  if (mode.agent) return relayAgentMessages(io, socket, connect, mode, log, `uds-relay ${path}`)
   return pump(io, socket, {
     halfClose: true,
     exitOnStdinEof: parsed.flags.ei === true,

@@ -1,6 +1,8 @@
 import type { Duplex, Readable, Writable } from 'node:stream'
 import { AgentStreamClient } from './client.js'
-import { type AgentPolicy, parsePolicy, policyActive, policyFlags, withPolicy } from './policy.js'
+import { emulate } from './emulation.js'
+import { type EmulationOptions, emulationActive, emulationFlags, parseEmulation } from './emulation-options.js'
+import { type AgentPolicy, parsePolicy, policyActive, policyFlags } from './policy.js'
 import { relayAgent } from './relay.js'
 import type { ExitCode } from '../exit-codes.js'
 import { parseSeconds } from '../cli.js'
@@ -25,6 +27,7 @@ export const agentModeFlags: readonly FlagSpec[] = [
     help: 'relay SSH agent messages one by one instead of bytes: a failed or stalled request gets SSH_AGENT_FAILURE (and the exit code of the first such failure at the end), -v logs each message type and length',
   },
   ...policyFlags,
+  ...emulationFlags,
   {
     name: 'request-timeout',
     type: 'string',
@@ -37,6 +40,8 @@ export interface AgentMode {
   /** Relay messages, not bytes (`--agent`, or implied by a policy). */
   readonly agent: boolean
   readonly policy: AgentPolicy
+  /** `--constraints`, `--lock`, `--confirm` and how to ask. */
+  readonly emulation: EmulationOptions
   /** `--request-timeout`, if given. */
   readonly requestTimeoutMs: number | undefined
 }
@@ -44,10 +49,12 @@ export interface AgentMode {
 /** Read `--agent`, the policy flags and `--request-timeout`; throws FlagError. */
 export function parseAgentMode(flags: Readonly<Record<string, boolean | string | undefined>>): AgentMode {
   const policy = parsePolicy(flags)
+  const emulation = parseEmulation(flags)
   const timeout = flags['request-timeout']
   return {
-    agent: flags.agent === true || policyActive(policy),
+    agent: flags.agent === true || policyActive(policy) || emulationActive(emulation),
     policy,
+    emulation,
     requestTimeoutMs: timeout === undefined ? undefined : parseSeconds(timeout, 'request-timeout') * 1000,
   }
 }
@@ -55,26 +62,28 @@ export function parseAgentMode(flags: Readonly<Record<string, boolean | string |
 /**
  * Agent mode over a stream channel: `channel` is the connection the relay
  * already made (so a missing agent fails the relay as in byte mode);
- * `reconnect` opens another after the agent dropped one.
+ * `reconnect` opens another after the agent dropped one. `agentId` names
+ * the agent for the state connections share (emulation.ts).
  */
 export async function relayAgentMessages(
-  io: { stdin: Readable; stdout: Writable },
+  io: { stdin: Readable; stdout: Writable; env: NodeJS.ProcessEnv },
   channel: Duplex,
   reconnect: () => Promise<Duplex>,
   mode: AgentMode,
   log: Log,
+  agentId: string,
 ): Promise<ExitCode> {
+  const timeoutMs = mode.requestTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_S * 1000
   let first: Duplex | undefined = channel
-  const client = new AgentStreamClient(
-    () => {
-      const ready = first
-      first = undefined
-      return ready ? Promise.resolve(ready) : reconnect()
-    },
-    { timeoutMs: mode.requestTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_S * 1000 },
-  )
+  const client = new AgentStreamClient(() => {
+    const ready = first
+    first = undefined
+    return ready ? Promise.resolve(ready) : reconnect()
+  }, { timeoutMs })
+  const open = () => new AgentStreamClient(reconnect, { timeoutMs })
+  const query = emulate((request) => client.query(request), { id: agentId, open, options: mode.emulation, policy: mode.policy, log, env: io.env })
   try {
-    return await relayAgent(io, withPolicy((request) => client.query(request), mode.policy, log), { log })
+    return await relayAgent(io, query, { log })
   } finally {
     client.close()
   }

@@ -24,7 +24,9 @@ import type { Log } from '../log.js'
  * ({@link DENY_EXTENSIONS}). An extension relaykit does not know could do
  * anything, so while any `-deny` is in effect it is refused too: a
  * restricted agent forwards only the extensions it can vouch for
- * ({@link KNOWN_EXTENSIONS}). Without `-deny` every extension is forwarded.
+ * ({@link KNOWN_EXTENSIONS}). `-deny ext:NAME` refuses one extension by its
+ * exact name (and, being a -deny, the unknown ones too); `query` is never
+ * refused by name. Without `-deny` every extension is forwarded.
  */
 export interface AgentPolicy {
   readonly compat: boolean
@@ -96,13 +98,13 @@ export const policyFlags: readonly FlagSpec[] = [
   {
     name: 'compat',
     type: 'boolean',
-    help: 'answer SSH_AGENTC_EXTENSION (session-bind@openssh.com, sent by OpenSSH 8.9+) with SSH_AGENT_FAILURE here, for agents that drop the connection on it (Win32-OpenSSH before 8.9)',
+    help: 'answer SSH_AGENTC_EXTENSION (session-bind@openssh.com, sent by OpenSSH 8.9+) with SSH_AGENT_FAILURE here, for agents that drop the connection on it (Win32-OpenSSH before 8.9); agent mode also finds such an agent by itself and then answers session-bind here',
   },
   {
     name: 'deny',
     type: 'string',
     value: 'TYPES',
-    help: `answer these requests with SSH_AGENT_FAILURE without asking the agent: ${Object.keys(DENY_GROUPS).join(', ')} or message numbers, joined by , or + (e.g. -deny add+remove+lock for a forwarded agent; socat splits EXEC at commas, so use + there); the groups also cover the extensions that do the same (Pageant's add-ppk, reencrypt), and with any -deny an extension relaykit does not know is refused`,
+    help: `answer these requests with SSH_AGENT_FAILURE without asking the agent: ${Object.keys(DENY_GROUPS).join(', ')} or message numbers, joined by , or + (e.g. -deny add+remove+lock for a forwarded agent; socat splits EXEC at commas, so use + there), or ext:NAME for one SSH_AGENTC_EXTENSION by name (query always passes); the groups also cover the extensions that do the same (Pageant's add-ppk, reencrypt), and with any -deny an extension relaykit does not know is refused`,
   },
 ]
 
@@ -111,7 +113,12 @@ export function parsePolicy(flags: Readonly<Record<string, boolean | string | un
   const deny = new Set<number>()
   const denyExtensions = new Set<string>()
   const spec = typeof flags.deny === 'string' ? flags.deny : ''
-  for (const word of spec.split(/[,+]/).map((w) => w.trim().toLowerCase()).filter(Boolean)) {
+  for (const raw of spec.split(/[,+]/).map((w) => w.trim()).filter(Boolean)) {
+    if (/^ext:/i.test(raw)) {
+      denyExtensions.add(extensionWord(raw.slice(4)))
+      continue
+    }
+    const word = raw.toLowerCase()
     const group = DENY_GROUPS[word]
     const number = /^\d+$/.test(word) ? Number(word) : NaN
     if (group) group.forEach((n) => deny.add(n))
@@ -122,9 +129,19 @@ export function parsePolicy(flags: Readonly<Record<string, boolean | string | un
   return { compat: flags.compat === true, deny, denyExtensions }
 }
 
+/**
+ * `-deny ext:NAME`: one extension by its exact name. `query` only lists
+ * extension names and changes nothing, so it is never refused by name.
+ */
+function extensionWord(name: string): string {
+  if (name === '') throw new FlagError('-deny ext: needs an extension name, e.g. ext:add-ppk@putty.projects.tartarus.org')
+  if (name === 'query') throw new FlagError('-deny ext:query: the query extension only lists extension names and always passes')
+  return name
+}
+
 /** True when the policy answers anything itself. */
 export function policyActive(policy: AgentPolicy): boolean {
-  return policy.compat || policy.deny.size > 0
+  return policy.compat || policy.deny.size > 0 || policy.denyExtensions.size > 0
 }
 
 /** `query`, with the requests the policy covers answered locally. */
@@ -147,7 +164,7 @@ export function withPolicy(query: AgentQuery, policy: AgentPolicy, log: Log): Ag
 /** What `-deny` refuses `request` as (for the log), or undefined when it passes. */
 function refusalOf(request: AgentFrame, policy: AgentPolicy): string | undefined {
   if (policy.deny.has(request.type)) return messageName(request.type)
-  if (request.type !== M.SSH_AGENTC_EXTENSION || policy.deny.size === 0) return undefined
+  if (request.type !== M.SSH_AGENTC_EXTENSION || (policy.deny.size === 0 && policy.denyExtensions.size === 0)) return undefined
   const name = extensionName(request)
   if (name === undefined) return `${messageName(request.type)} without a valid name`
   if (policy.denyExtensions.has(name)) return `${messageName(request.type)} ${printable(name)}`

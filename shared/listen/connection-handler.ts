@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { markSharedProcess } from '../agent/process-scope.js'
 import type { Duplex } from 'node:stream'
 import type { Log } from '../log.js'
 import type { MuxProcess } from '../mux/mux-process.js'
@@ -72,6 +73,7 @@ export function connectionHandler(command: readonly string[], forceSpawn: boolea
   const inProcess = forceSpawn ? undefined : relayOf(command, findRelay)
   if (inProcess) {
     const { relay, args } = inProcess
+    markSharedProcess() // every connection's relay runs here: agent state outlives a connection (emulation.ts)
     return Object.assign(
       async (connection: Duplex) => {
         // Not resumed here: the relay starts reading when it attaches its

@@ -4,6 +4,8 @@
  * --agent), the byte pump every byte relay runs, and the mux parser. Random
  * chunking, random bytes, and the lengths that matter: 0, 1, the limit, the
  * limit + 1 and 2^32 - 1. No crash, no hang, nothing lost, memory bounded.
+ * And constrained adds under --constraints emulate: well-formed ones reach
+ * the agent without their constraints, malformed ones never reach it.
  */
 import { Duplex, PassThrough, Readable } from 'node:stream'
 import t, { type Test } from 'tap'
@@ -19,6 +21,10 @@ import {
   frameOf,
 } from '../../shared/agent/frames.js'
 import { relayAgent } from '../../shared/agent/relay.js'
+import { EmulatedAgent } from '../../shared/agent/emulated-agent.js'
+import { withEmulation } from '../../shared/agent/emulation.js'
+import { markSharedProcess } from '../../shared/agent/process-scope.js'
+import { wireString, wireUint32 } from '../../shared/agent/wire-reader.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog } from '../../shared/log.js'
 import { MUX_HEADER_LEN, MUX_MAX_PAYLOAD, MuxFramingError, MuxParser, encodeMuxFrame } from '../../shared/mux/mux-frames.js'
@@ -309,4 +315,85 @@ t.test('mux parser: random bytes and random splits of valid frames', async (t) =
   t.throws(() => new MuxParser().push(over), MuxFramingError, 'a payload of 2^32 - 1 is refused from the header alone')
   wrong.assertNone(`${CASES} random and ${CASES} valid mux inputs`)
   recordFigures('fuzz', { 'mux parser: inputs': 2 * CASES })
+})
+
+/**
+ * A constrained add of a random key shape (ed25519, ecdsa, rsa fields of
+ * random sizes) and comment: the bytes up to and including the comment.
+ */
+function randomKeyPart(r: Random): Buffer {
+  const field = () => wireString(r.bytes(r.int(0, 80)))
+  const shapes: [string, number][] = [['ssh-ed25519', 2], ['ecdsa-sha2-nistp256', 3], ['ssh-rsa', 6], ['ssh-dss', 5]]
+  const [type, fields] = r.pick(shapes)
+  return Buffer.concat([wireString(type), ...Array.from({ length: fields }, field), wireString(r.bytes(r.int(0, 30)))])
+}
+
+/** Constraints relaykit enforces, each at most once, in random order. */
+function validConstraints(r: Random): Buffer {
+  const parts = [Buffer.concat([Buffer.from([1]), wireUint32(r.int(1, 2 ** 31))]), Buffer.from([2])].filter(() => r.next() < 0.6)
+  return Buffer.concat(r.next() < 0.5 ? parts : parts.reverse())
+}
+
+/** What makes a constrained add one relaykit must refuse, applied to a valid one. */
+const SPOILERS: Record<string, (r: Random, key: Buffer, tail: Buffer) => Buffer> = {
+  'truncated key part': (r, key) => key.subarray(0, r.int(0, key.length - 1)),
+  'truncated lifetime': (r, key, tail) => Buffer.concat([key, tail, Buffer.from([1]), r.bytes(r.int(0, 3))]),
+  'unknown constraint id': (r, key, tail) => Buffer.concat([key, tail, Buffer.from([r.pick([0, 4, 5, 100, 254])]), r.bytes(r.int(0, 20))]),
+  'extension (255 or 3) with any name and data': (r, key, tail) =>
+    Buffer.concat([key, tail, Buffer.from([r.pick([255, 3])]), wireString(r.next() < 0.5 ? 'restrict-destination-v00@openssh.com' : r.bytes(r.int(0, 40))), r.bytes(r.int(0, 40))]),
+  'extension whose name overruns the message': (r, key, tail) => Buffer.concat([key, tail, Buffer.from([255]), wireUint32(r.int(1, 2 ** 32 - 1))]),
+  'a constraint given twice': (r, key, tail) => Buffer.concat([key, tail, r.next() < 0.5 ? Buffer.from([2, 2]) : Buffer.from([1, 0, 0, 0, 1, 1, 0, 0, 0, 2])]),
+  // The second string of the add (the first key field, or the PIN) claims more than the whole message.
+  'a field claiming more than is left': (r, key, tail) => {
+    const at = 4 + key.readUInt32BE(0)
+    return Buffer.concat([key.subarray(0, at), wireUint32(r.int(key.length + tail.length, 2 ** 32 - 1)), key.subarray(at + 4), tail])
+  },
+  'random bytes': (r) => r.bytes(r.int(0, 200)),
+}
+
+t.test('--constraints emulate: random and malformed constrained adds; valid ones reach the agent unconstrained, the rest never do', async (t) => {
+  const r = seededRandom(t)
+  const wrong = problems(t)
+  markSharedProcess()
+  const asked: Buffer[] = []
+  const upstream = async (request: AgentFrame) => {
+    asked.push(Buffer.from(request.bytes))
+    return frameOf(encodeFrame(6))
+  }
+  const agent = new EmulatedAgent(() => ({ query: upstream, close() {} }))
+  const options = { constraints: true, lock: false, confirm: 'off' as const, confirmTimeoutMs: 1000, askpass: undefined }
+  const query = withEmulation(upstream, { options, agent, log: silent(), env: {} })
+  const cases = Math.ceil(CASES / 2)
+  const kinds = Object.keys(SPOILERS)
+  let valid = 0
+  for (let c = 0; c < cases; c++) {
+    const key = randomKeyPart(r)
+    const tail = validConstraints(r)
+    const type = r.pick([25, 26])
+    const spoiled = r.next() < 0.7 ? r.pick(kinds) : undefined
+    // A smartcard add's key part is reader id + PIN: two strings.
+    const head = type === 26 ? Buffer.concat([wireString(r.bytes(r.int(0, 30))), wireString(r.bytes(r.int(0, 8)))]) : key
+    const body = spoiled ? (SPOILERS[spoiled] as (r: Random, k: Buffer, t: Buffer) => Buffer)(r, head, tail) : Buffer.concat([head, tail])
+    asked.length = 0
+    let answer: AgentFrame
+    try {
+      answer = await query(frameOf(encodeFrame(type, body)))
+    } catch (err) {
+      wrong.add(`case ${c} (${spoiled ?? 'valid'}): threw ${String(err)}`)
+      continue
+    }
+    if (spoiled) {
+      if (answer.type !== 5) wrong.add(`case ${c} (${spoiled}): answered ${answer.type}, not FAILURE`)
+      if (asked.length !== 0) wrong.add(`case ${c} (${spoiled}): ${asked.length} request(s) reached the agent`)
+      continue
+    }
+    valid++
+    const add = asked.find((a) => a[HEADER_LEN] === (type === 25 ? 17 : 20))
+    if (answer.type !== 6) wrong.add(`case ${c} (valid): answered ${answer.type}`)
+    if (!add || !add.subarray(HEADER_LEN + 1).equals(head)) wrong.add(`case ${c} (valid): the agent did not get the add without its constraints`)
+  }
+  agent.forgetAll()
+  wrong.assertNone(`${cases} constrained adds (${valid} valid), each refused untouched or sent on without constraints`)
+  t.ok(valid > 0 && valid < cases, 'both kinds were tried')
+  recordFigures('fuzz', { 'constrained adds': cases })
 })

@@ -1,7 +1,8 @@
 /**
  * Security, checked rather than assumed: a verbose session that signs data
  * logs message types and lengths, but none of the key blob, the data signed
- * or the signature, in any encoding; the socket a listener creates and the
+ * or the signature, in any encoding (nor, with --lock/--confirm, the lock
+ * passphrases, the question put to the user or the key's comment); the socket a listener creates and the
  * mapping pageant-relay hands to Pageant are private to the user.
  */
 import { randomBytes } from 'node:crypto'
@@ -146,6 +147,63 @@ t.test('Linux: verbose relays signing through ssh-agent log no key, data or sign
     t.match(stderr, /uds-relay: /, 'the relay did log')
     assertNoSecrets(t, Buffer.from(stderr, 'latin1'), { 'key blob': secrets.blob, 'signed data': data, signature: secrets.signature }, `uds-relay -v ${mode.join(' ')}`)
   }
+})
+
+/** One request over a fresh connection; resolves to the answer's type. */
+async function askOnce(socket: string, request: Buffer): Promise<number> {
+  const conn = net.connect(socket)
+  const parser = new FrameParser()
+  const type = await new Promise<number>((resolve, reject) => {
+    conn.on('data', (d: Buffer) => {
+      const [f] = parser.push(d)
+      if (f) resolve(f.type)
+    })
+    conn.once('error', reject)
+    conn.write(request)
+  })
+  conn.end()
+  return type
+}
+
+t.test('Linux: --lock emulate and --confirm sign log neither passphrase, nor the question, nor key material', needs(t, AGENT_TOOLS), async (t) => {
+  const exe = isolatedLinuxExecutable(t)
+  const dir = path.dirname(exe)
+  const agent = await startAgent(t, dir)
+  const asked = path.join(dir, 'asked.txt')
+  const askpass = path.join(dir, 'askpass.sh')
+  fs.writeFileSync(askpass, `#!/bin/sh\nprintf '%s' "$1" > '${asked}'\nexit 0\n`, { mode: 0o755 })
+  const logFile = path.join(dir, 'listen.log')
+  const sock = path.join(dir, 'listen.sock')
+  const flags = ['-v', '--lock', 'emulate', '--confirm', 'sign', '--askpass', askpass]
+  await startListener(t, exe, ['-v', '--logfile', logFile, sock, '--', 'uds-relay', ...flags, agent.socket], { socket: sock })
+  const passphrase = randomBytes(48)
+  const wrong = randomBytes(48)
+  const lockRequest = (type: number, pass: Buffer) => encodeFrame(type, withLength(pass))
+  t.equal(await askOnce(sock, lockRequest(AgentMessage.SSH_AGENTC_LOCK, passphrase)), AgentMessage.SSH_AGENT_SUCCESS, 'locked')
+  t.equal(await askOnce(sock, lockRequest(AgentMessage.SSH_AGENTC_UNLOCK, wrong)), AgentMessage.SSH_AGENT_FAILURE, 'a wrong passphrase refused')
+  t.equal(await askOnce(sock, lockRequest(AgentMessage.SSH_AGENTC_UNLOCK, passphrase)), AgentMessage.SSH_AGENT_SUCCESS, 'unlocked')
+  const data = Buffer.from('relaykit-confirmed-data-' + 'z'.repeat(40))
+  const secrets = await signThrough(sock, data)
+  const question = fs.readFileSync(asked, 'utf8')
+  t.match(question, /^Allow use of key relaykit-test\?/, 'the user was asked, naming the key')
+  await waitFor(() => fs.readFileSync(logFile, 'utf8').includes('SSH_AGENT_SIGN_RESPONSE'), 'the log of the signature')
+  const log = fs.readFileSync(logFile)
+  t.match(log.toString(), /unlocked \(emulated\)/, 'the log is verbose about the lock')
+  t.match(log.toString(), /the user allowed a signature with key SHA256:/, 'and about the question')
+  assertNoSecrets(
+    t,
+    log,
+    {
+      'lock passphrase': passphrase,
+      'wrong unlock passphrase': wrong,
+      'the question': Buffer.from(question),
+      'key comment': Buffer.from('relaykit-test'),
+      'key blob': secrets.blob,
+      'signed data': data,
+      signature: secrets.signature,
+    },
+    'uds-relay -v --lock emulate --confirm sign',
+  )
 })
 
 const lab = requireLab(t)

@@ -89,3 +89,15 @@ t.test('an add-ppk name with the wrong case or a suffix is not the known extensi
   t.same((await s.query(extension(putty('add-ppk') + '\0'))).bytes, AGENT_FAILURE_FRAME)
   t.same(s.asked, [])
 })
+
+t.test('-deny ext:NAME refuses that extension by its exact name; query always passes', async (t) => {
+  const s = setup(`ext:${putty('list-extended')}+ext:session-bind@openssh.com`)
+  t.same((await s.query(extension(putty('list-extended')))).bytes, AGENT_FAILURE_FRAME, 'named: refused')
+  t.same((await s.query(extension('session-bind@openssh.com'))).bytes, AGENT_FAILURE_FRAME, 'named: refused')
+  t.same((await s.query(extension('query'))).bytes, SUCCESS, 'query passes')
+  t.same((await s.query(extension(putty('add-ppk')))).bytes, SUCCESS, 'a known extension not named passes')
+  t.same((await s.query(makeFrame(M.SSH_AGENTC_SIGN_REQUEST, Buffer.from('x')))).bytes, SUCCESS, 'no message type is denied')
+  t.same(s.asked, ['query', putty('add-ppk'), String(M.SSH_AGENTC_SIGN_REQUEST)])
+  t.throws(() => parsePolicy({ deny: 'ext:query' }), /query extension only lists extension names and always passes/)
+  t.throws(() => parsePolicy({ deny: 'ext:' }), /needs an extension name/)
+})
