@@ -27,6 +27,7 @@ const SHARED: ProbeCase[] = [
   { label: 'length 0', size: 256 * KiB, bytes: [0, 0, 0, 0, 11] },
   { label: 'length 2^32-1', size: 256 * KiB, bytes: [0xff, 0xff, 0xff, 0xff, 11] },
   { label: 'length 256 KiB + 1', size: 256 * KiB, bytes: [0, 4, 0, 1, 11] },
+  { label: 'length 8000 in a 4 KiB mapping', size: 4 * KiB, bytes: [0, 0, 0x1f, 0x40, 11] },
   { label: 'mapping with no owner', size: 256 * KiB, bytes: IDENTITIES, owner: 'none' },
   { label: 'mapping owned by SYSTEM', size: 256 * KiB, bytes: IDENTITIES, owner: 'system' },
   { label: 'dwData not AGENT_COPYDATA_ID', size: 256 * KiB, bytes: IDENTITIES, dwData: 0x12345678 },
@@ -59,7 +60,7 @@ if (lab) {
     t.same(ours.slice(0, SHARED.length).map(outcome), real.map(outcome), 'every case: the same outcome as the real Pageant')
     const by = new Map(ours.map((r) => [r.label, r]))
     t.equal(outcome(by.get('identities (sanity)') as ProbeResult), 'answered type 12', 'a good request is answered')
-    for (const label of ['length 0', 'length 2^32-1', 'length 256 KiB + 1', 'length over 256 KiB in a larger mapping']) {
+    for (const label of ['length 0', 'length 2^32-1', 'length 256 KiB + 1', 'length 8000 in a 4 KiB mapping', 'length over 256 KiB in a larger mapping']) {
       t.same([by.get(label)?.result, by.get(label)?.head], [1, FAILURE], `${label}: SSH_AGENT_FAILURE`)
     }
     for (const label of ['mapping with no owner', 'mapping owned by SYSTEM', 'dwData not AGENT_COPYDATA_ID', 'name without its NUL']) {
