@@ -79,7 +79,7 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
   let listenOn: ReturnType<typeof listenAddress>
   let max: number
   try {
-    listenOn = listenAddress(flags, parsed.args)
+    listenOn = listenAddress(flags, parsed.args, command)
     address = listenOn.address
     max = parseCount(flags['max-connections'] ?? '64', 'max-connections')
     if (command.length === 0) {

@@ -16,7 +16,11 @@ export const pageantFlags: readonly FlagSpec[] = [
  * a SOCKET given with --pageant or missing without it, and for the
  * --pageant flags given without it.
  */
-export function listenAddress(flags: Readonly<Record<string, boolean | string | undefined>>, args: readonly string[]): { address: string; pageant?: PageantServeOptions } {
+export function listenAddress(
+  flags: Readonly<Record<string, boolean | string | undefined>>,
+  args: readonly string[],
+  command: readonly string[],
+): { address: string; pageant?: PageantServeOptions } {
   const [socket] = args
   if (flags.pageant !== true) {
     const stray = pageantFlags.find((f) => f.name !== 'pageant' && flags[f.name] !== undefined && flags[f.name] !== false)
@@ -30,6 +34,7 @@ export function listenAddress(flags: Readonly<Record<string, boolean | string | 
     pipe: flags['no-pipe'] !== true,
     window: flags['no-window'] !== true,
     timeoutMs: parseSeconds(flags['request-timeout'] ?? '60', 'request-timeout') * 1000,
+    upstream: command.join(' '),
   }
   if (typeof flags['openssh-config'] === 'string') pageant.opensshConfig = flags['openssh-config']
   return { address: 'Pageant', pageant }

@@ -55,6 +55,7 @@ async function bind() {
     QueryFullProcessImageNameW: k32.func(
       'int __stdcall QueryFullProcessImageNameW(intptr_t hProcess, uint32_t dwFlags, _Out_ char16_t *lpExeName, _Inout_ uint32_t *lpdwSize)',
     ),
+    GlobalGetAtomNameW: k32.func('uint32_t __stdcall GlobalGetAtomNameW(uint16_t nAtom, _Out_ char16_t *lpBuffer, int nSize)'),
     // Events
     CreateEventW: k32.func('intptr_t __stdcall CreateEventW(void *lpEventAttributes, int bManualReset, int bInitialState, const char16_t *lpName)'),
     SetEvent: k32.func('int __stdcall SetEvent(intptr_t hEvent)'),

@@ -22,6 +22,9 @@
  * user32/kernel32 calls it makes (a worker cannot share the main thread's
  * bindings).
  *
+ * The window carries two properties other processes can read: `mark` (our
+ * process id) and `mark.note` (a global atom holding `note`).
+ *
  * Messages to the parent: `{ ready: hwnd }` once the window exists,
  * `{ failed: message }` if it could not be made, `{ request: name, verdict }`
  * per WM_COPYDATA (`verdict`: an Int32Array over a SharedArrayBuffer, 0 while
@@ -29,7 +32,7 @@
  */
 export function pageantWindowThread(): void {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads')
-  const data = workerData as { koffiPath: string; event: number; className: string; title: string; mark: string; waitMs: number }
+  const data = workerData as { koffiPath: string; event: number; className: string; title: string; mark: string; note: string; waitMs: number }
   const port = parentPort as NonNullable<typeof parentPort>
   const WM_DESTROY = 0x0002
   const WM_CLOSE = 0x0010
@@ -82,6 +85,8 @@ export function pageantWindowThread(): void {
   )
   const GetModuleHandleW = kernel32.func('void * __stdcall GetModuleHandleW(void *lpModuleName)')
   const GetLastError = kernel32.func('uint32_t __stdcall GetLastError()')
+  const GlobalAddAtomW = kernel32.func('uint16_t __stdcall GlobalAddAtomW(const char16_t *lpString)')
+  const GlobalDeleteAtom = kernel32.func('uint16_t __stdcall GlobalDeleteAtom(uint16_t nAtom)')
   const CopyOut = ntdll.func('void __stdcall RtlMoveMemory(void *Destination, uintptr_t Source, size_t Length)')
 
   const events = Buffer.alloc(8)
@@ -158,12 +163,16 @@ export function pageantWindowThread(): void {
   }
   // A mark other programs can read (GetProp works across processes): relaykit's doctor tells us from a real Pageant by it.
   SetPropW(hwnd, data.mark, process.pid)
+  // And a line of text (what relaykit passes requests to) as a global atom, whose number another property holds.
+  const note = (GlobalAddAtomW(data.note.slice(0, 255)) as number) || 0
+  if (note) SetPropW(hwnd, `${data.mark}.note`, note)
   port.postMessage({ ready: Number(ffi.address(hwnd)) })
   const msg = Buffer.alloc(MSG_SIZE)
   while (quitCode === undefined && (GetMessageW(msg, null, 0, 0) as number) > 0) {
     TranslateMessage(msg)
     DispatchMessageW(msg)
   }
+  if (note) GlobalDeleteAtom(note)
   UnregisterClassW(data.className, instance)
   ffi.unregister(wndProc)
 }

@@ -21,6 +21,8 @@ export interface PageantWindowOptions {
   title: string
   /** A window property set to our process id, by which other programs tell this window from another program's. */
   mark: string
+  /** A line of text for other programs (what requests are passed to): a global atom in property `<mark>.note`, at most 255 characters. */
+  note: string
   /** The longest the window thread waits for a verdict before answering 0 (its own bound, over the relay's). */
   waitMs: number
   /** Decide about the mapping `name`: read the request from it and write the answer into it. */
@@ -42,7 +44,7 @@ export async function openPageantWindow(options: PageantWindowOptions): Promise<
   if (!event) throw lastError(k, 'CreateEvent')
   const worker = new Worker(`(${pageantWindowThread.toString()})()`, {
     eval: true,
-    workerData: { koffiPath: koffiAddonPath(k), event, className: options.className, title: options.title, mark: options.mark, waitMs: options.waitMs },
+    workerData: { koffiPath: koffiAddonPath(k), event, className: options.className, title: options.title, mark: options.mark, note: options.note, waitMs: options.waitMs },
   })
   let closing = false
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))

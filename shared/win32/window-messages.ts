@@ -105,3 +105,11 @@ export async function windowProperty(hwnd: unknown, name: string): Promise<numbe
   props ??= bindProps()
   return Number((await props).GetPropW(hwnd, name))
 }
+
+/** The text of global atom `atom` (as a window property may hold one), or undefined. */
+export async function globalAtomName(atom: number): Promise<string | undefined> {
+  const k = await kernel32()
+  const buf = Buffer.alloc(2 * 256)
+  const length = k.GlobalGetAtomNameW(atom, buf, 256) as number
+  return length ? buf.toString('utf16le', 0, 2 * length) : undefined
+}

@@ -39,6 +39,8 @@ export interface PageantServeOptions {
   window: boolean
   /** How long a WM_COPYDATA request may take before it is answered SSH_AGENT_FAILURE. */
   timeoutMs: number
+  /** RELAY as typed, shown to other programs (doctor) on the window. */
+  upstream: string
   /** Write `IdentityAgent <pipe>` here, as `pageant --openssh-config FILE` does (emptied on close, as Pageant does). */
   opensshConfig?: string
 }
@@ -65,7 +67,7 @@ export function pageantListener(options: PageantServeOptions): ListenerKind {
           log.debug(`serving Pageant's pipe ${pipeName}`)
         }
         if (options.window) {
-          parts.push(await serveWindow(onConnection, options.timeoutMs, log))
+          parts.push(await serveWindow(onConnection, options, log))
           log.debug('serving the Pageant window')
         }
         if (options.opensshConfig && options.pipe) await writeOpensshConfig(options.opensshConfig, pipeName)
@@ -89,7 +91,7 @@ export function pageantListener(options: PageantServeOptions): ListenerKind {
   }
 }
 
-async function serveWindow(onConnection: (connection: Duplex) => void, timeoutMs: number, log: Log): Promise<Listening> {
+async function serveWindow(onConnection: (connection: Duplex) => void, { timeoutMs, upstream }: PageantServeOptions, log: Log): Promise<Listening> {
   const [{ openPageantWindow }, { openSharedMemory }, { currentUserSid, tokenDefaultOwnerSid }] = await Promise.all([
     import('../../win32/pageant-window.js'),
     import('../../win32/file-mapping.js'),
@@ -101,6 +103,7 @@ async function serveWindow(onConnection: (connection: Duplex) => void, timeoutMs
     className: 'Pageant',
     title: 'Pageant',
     mark: RELAYKIT_WINDOW_MARK,
+    note: upstream,
     waitMs: timeoutMs + WINDOW_GRACE_MS,
     async onRequest(name) {
       const refusal = await answerMapping(name, peer).catch((err: unknown) => `failed: ${messageOf(err)}`)
@@ -141,7 +144,7 @@ async function ask(request: AgentFrame, onConnection: (connection: Duplex) => vo
  * and executable where Windows tells them.
  */
 export async function pageantWindowOwner(): Promise<string | undefined> {
-  const [{ findWindow, windowProcessId, windowProperty }, { processImage }] = await Promise.all([
+  const [{ findWindow, globalAtomName, windowProcessId, windowProperty }, { processImage }] = await Promise.all([
     import('../../win32/window-messages.js'),
     import('../../win32/process-image.js'),
   ])
@@ -151,7 +154,11 @@ export async function pageantWindowOwner(): Promise<string | undefined> {
   const image = pid ? await processImage(pid) : undefined
   const relaykit = (await windowProperty(hwnd, RELAYKIT_WINDOW_MARK)) !== 0
   const program = image ? path.win32.basename(image) : 'a program'
-  return `${relaykit ? 'relaykit' : program}${pid ? ` (pid ${pid}${relaykit && image ? `, ${image}` : ''})` : ''}${relaykit ? '' : ': a Pageant that is not relaykit'}`
+  const who = pid ? ` (pid ${pid}${relaykit && image ? `, ${image}` : ''})` : ''
+  if (!relaykit) return `${program}${who}: a Pageant that is not relaykit`
+  const note = await windowProperty(hwnd, `${RELAYKIT_WINDOW_MARK}.note`)
+  const upstream = note ? await globalAtomName(note) : undefined
+  return `relaykit${who}${upstream ? `, passing requests to ${upstream}` : ''}`
 }
 
 /** The line `pageant --openssh-config FILE` writes (LF; Windows' C runtime makes it CRLF in text mode, so we write CRLF). */

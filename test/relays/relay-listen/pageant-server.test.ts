@@ -18,6 +18,8 @@ import { waitFor } from '../../fixtures/openssh.js'
 import { plink, servePageant, startUpstream, upstreamRelay } from '../../fixtures/pageant-server.js'
 
 const lab = requireLab(t)
+/** What relaykit's --openssh-config wrote, to hold pageant.exe's own line to. */
+let ourConfigLine: string | undefined
 const putty = lab && requirePuttyClients(t, lab)
 if (lab && putty) {
   ensureWineServer(lab)
@@ -29,8 +31,9 @@ if (lab && putty) {
     const denied = await plink(lab, putty.plink, up, 'echo unreachable', t)
     t.not(denied.code, 0, `without relaykit's Pageant plink cannot log in: the key is the upstream's alone (${denied.stderr.trim()})`)
 
-    await t.test('over the named pipe (PuTTY 0.75+ default)', async (t) => {
-      const served = await servePageant(t, lab, [], upstreamRelay(up))
+    await t.test('over the named pipe (PuTTY 0.75+ default); --openssh-config; doctor names relaykit and its upstream', async (t) => {
+      const config = path.join(shortTempDir(t), 'pageant.conf')
+      const served = await servePageant(t, lab, ['--openssh-config', winPath(config)], upstreamRelay(up))
       t.teardown(served.kill)
       const r = await plink(lab, putty.plink, up, 'echo logged-in-over-pipe', t)
       t.equal(r.code, 0, r.stderr)
@@ -41,7 +44,14 @@ if (lab && putty) {
       const overPipe = () => count(/uds-relay ended/g) - count(/WM_COPYDATA /g)
       await waitFor(() => overPipe() >= 1, 'a request served over the pipe', 5000).catch(() => {})
       t.ok(overPipe() >= 1, `plink's requests came over the pipe (${overPipe()} pipe connections, ${count(/WM_COPYDATA /g)} fallbacks to the window)`)
-      t.match(served.log(), /serving Pageant's pipe \\\\\.\\pipe\\pageant\.\S+\.[0-9a-f]{64}/)
+      const pipe = /serving Pageant's pipe (\S+)/.exec(served.log())?.[1] ?? ''
+      t.match(pipe, /^\\\\\.\\pipe\\pageant\.\S+\.[0-9a-f]{64}$/, 'the pipe has the name Pageant gives it')
+      ourConfigLine = fs.readFileSync(config, 'latin1')
+      t.equal(ourConfigLine, `IdentityAgent ${pipe}\r\n`, '--openssh-config: the IdentityAgent line for that pipe')
+
+      const doctor = await runWine(lab, builtExecutable('win-x64'), ['doctor', '--json'], { t, timeoutMs: 120_000 })
+      const row = (JSON.parse(doctor.stdout) as { checks: { name: string; detail: string }[] }).checks.find((c) => c.name === 'Pageant window')
+      t.match(row?.detail, /^WM_COPYDATA to relaykit \(pid \d+, .*relaykit-win-x64\.exe\), passing requests to uds-relay --cygwin-variant cygwin Z:\\.*agent\.cygsock: the agent answers, 1 key/, `doctor: ${row?.detail}`)
 
       const again = await runWine(lab, builtExecutable('win-x64'), ['relay-listen', '--pageant', '--', ...upstreamRelay(up)], { t, timeoutMs: 120_000 })
       t.equal(again.code, 0, 'a second relaykit Pageant exits 0')
@@ -83,5 +93,9 @@ if (lab) {
     t.equal(r.code, 0, 'exit 0, as for any address a live listener serves')
     t.match(r.stderr, /Pageant is already served by pageant\.exe \(pid \d+\): a Pageant that is not relaykit/, r.stderr.trim())
     t.equal(await agentKeyCount(lab, pageant.pipeName), 1, "the real Pageant still serves its pipe: relaykit took nothing over")
+    if (ourConfigLine) t.equal(fs.readFileSync(pageant.opensshConfigPath, 'latin1'), ourConfigLine, "pageant.exe --openssh-config writes the very line relaykit wrote")
+    const doctor = await runWine(lab, builtExecutable('win-x64'), ['doctor', '--json'], { t, timeoutMs: 120_000 })
+    const row = (JSON.parse(doctor.stdout) as { checks: { name: string; detail: string }[] }).checks.find((c) => c.name === 'Pageant window')
+    t.match(row?.detail, /^WM_COPYDATA to pageant\.exe \(pid \d+\): a Pageant that is not relaykit: the agent answers, 1 key/, `doctor: ${row?.detail}`)
   })
 }
