@@ -13,7 +13,7 @@ import path from 'node:path'
 import t from 'tap'
 import { builtExecutable } from '../../../lab/built.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
-import { agentKeyCount, ensureWineServer, holdPageantAbsent, requireLab, requirePuttyClients, runWine, startPageant, winPath } from '../../../lab/winlab.js'
+import { agentKeyCount, ensureWineServer, holdPageantAbsent, labWineProcesses, requireLab, requirePuttyClients, runWine, startPageant, winPath } from '../../../lab/winlab.js'
 import { waitFor } from '../../fixtures/openssh.js'
 import { plink, servePageant, startUpstream, upstreamRelay } from '../../fixtures/pageant-server.js'
 
@@ -56,6 +56,21 @@ if (lab && putty) {
       const again = await runWine(lab, builtExecutable('win-x64'), ['relay-listen', '--pageant', '--', ...upstreamRelay(up)], { t, timeoutMs: 120_000 })
       t.equal(again.code, 0, 'a second relaykit Pageant exits 0')
       t.match(again.stderr, /Pageant is already served by relaykit \(pid \d+, .*\.exe\)/, `and says who serves: ${again.stderr.trim()}`)
+    })
+
+    await t.test('--background: returns once Pageant is served; plink logs in', async (t) => {
+      const marker = `relaykit-background-${process.pid}`
+      t.teardown(() => {
+        for (const p of labWineProcesses(lab).filter((p) => p.cmd.includes(marker))) process.kill(p.pid, 'SIGKILL')
+      })
+      const logFile = path.join(shortTempDir(t), `${marker}.log`)
+      const args = ['relay-listen', '-v', '--pageant', '--background', '--logfile', winPath(logFile), '--', ...upstreamRelay(up)]
+      const r = await runWine(lab, builtExecutable('win-x64'), args, { t, timeoutMs: 120_000 })
+      t.equal(r.code, 0, r.stderr)
+      t.match(fs.readFileSync(logFile, 'utf8'), /listening in the background as pid \d+/)
+      const login = await plink(lab, putty.plink, up, 'echo logged-in-background', t)
+      t.equal(login.code, 0, login.stderr)
+      t.match(login.stdout, /logged-in-background/)
     })
 
     await t.test('--no-pipe: over WM_COPYDATA; psftp puts and gets 3 MiB byte-exact', async (t) => {
