@@ -30,7 +30,7 @@ export const cli: CliSpec = {
     '  relay-listen ~/.ssh/agent.sock -- /mnt/c/tools/relaykit.exe pageant-relay',
     'With --pageant (Windows), relaykit is Pageant for PuTTY-family clients: it serves',
     "Pageant's named pipe and its WM_COPYDATA window; if a Pageant runs already, exit 0.",
-    '  relay-listen --pageant -- npiperelay //./pipe/openssh-ssh-agent',
+    '  relay-listen --pageant -- npiperelay -ei -s //./pipe/openssh-ssh-agent',
   ].join('\n'),
   flags: [
     { name: 'background', type: 'boolean', help: 'detach once listening (for shell profiles)' },

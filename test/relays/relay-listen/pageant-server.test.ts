@@ -13,7 +13,7 @@ import path from 'node:path'
 import t from 'tap'
 import { builtExecutable } from '../../../lab/built.js'
 import { shortTempDir } from '../../../lab/temp-dir.js'
-import { agentKeyCount, ensureWineServer, holdPageantAbsent, labWineProcesses, requireLab, requirePuttyClients, runWine, startPageant, winPath } from '../../../lab/winlab.js'
+import { agentKeyCount, ensureWineServer, holdPageantAbsent, labWineProcesses, requireLab, requirePuttyClients, runWine, spawnWine, startPageant, uniquePipeName, winPath } from '../../../lab/winlab.js'
 import { waitFor } from '../../fixtures/openssh.js'
 import { plink, servePageant, startUpstream, upstreamRelay } from '../../fixtures/pageant-server.js'
 
@@ -56,6 +56,23 @@ if (lab && putty) {
       const again = await runWine(lab, builtExecutable('win-x64'), ['relay-listen', '--pageant', '--', ...upstreamRelay(up)], { t, timeoutMs: 120_000 })
       t.equal(again.code, 0, 'a second relaykit Pageant exits 0')
       t.match(again.stderr, /Pageant is already served by relaykit \(pid \d+, .*\.exe\)/, `and says who serves: ${again.stderr.trim()}`)
+    })
+
+    await t.test("RELAY npiperelay -ei -s to an agent's named pipe (the Win32-OpenSSH recipe): plink over both doors", async (t) => {
+      // The agent's pipe: relaykit's own listener in front of the upstream, standing in for openssh-ssh-agent.
+      const agentPipe = uniquePipeName('agent').replace(/\\/g, '/')
+      const logFile = path.join(shortTempDir(t), 'agent-pipe.log')
+      const fd = fs.openSync(logFile, 'w')
+      spawnWine(lab, builtExecutable('win-x64'), ['relay-listen', '-v', agentPipe, '--', ...upstreamRelay(up)], { stdio: ['ignore', 'ignore', fd], t })
+      fs.closeSync(fd)
+      await waitFor(() => fs.readFileSync(logFile, 'utf8').includes('listening'), 'the agent pipe', 60_000)
+      for (const doors of [[], ['--no-pipe']]) {
+        const served = await servePageant(t, lab, doors, ['npiperelay', '-ei', '-s', agentPipe])
+        const r = await plink(lab, putty.plink, up, 'echo through-npiperelay', t)
+        await served.kill()
+        t.equal(r.code, 0, `${doors.join(' ') || 'default'}: ${r.stderr}`)
+        t.match(r.stdout, /through-npiperelay/)
+      }
     })
 
     await t.test('--background: returns once Pageant is served; plink logs in', async (t) => {
