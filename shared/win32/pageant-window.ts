@@ -44,6 +44,8 @@ export async function openPageantWindow(options: PageantWindowOptions): Promise<
   if (!event) throw lastError(k, 'CreateEvent')
   const worker = new Worker(`(${pageantWindowThread.toString()})()`, {
     eval: true,
+    // The source is a CommonJS script: a parent's --input-type=module must not make it a module.
+    execArgv: [],
     workerData: { koffiPath: koffiAddonPath(k), event, className: options.className, title: options.title, mark: options.mark, note: options.note, waitMs: options.waitMs },
   })
   let closing = false
