@@ -57,6 +57,15 @@ if (lab && putty) {
       t.equal(report.failures, 0, 'no WM_NULL probe timed out (1 s) while the logins ran')
     })
 
+    await t.test("32 plink logins at once over Pageant's pipe (PuTTY's default): 0 failures", async (t) => {
+      const served = await servePageant(t, lab, [], upstreamRelay(up))
+      t.teardown(served.kill)
+      const logins = await Promise.all(Array.from({ length: 32 }, (_, i) => plink(lab, putty.plink, up, `echo pipe-login-${i}`, t)))
+      const failed = logins.map((r, i) => (r.code === 0 && r.stdout.includes(`pipe-login-${i}`) ? '' : `${i}: ${r.code} ${r.stderr.trim()}`)).filter(Boolean)
+      t.same(failed, [], '0 failures among 32 parallel logins')
+      t.comment(`requests that fell back to the window (a pipe query of plink's failed): ${(served.log().match(/WM_COPYDATA /g) ?? []).length} of 64`)
+    })
+
     await t.test('pageant-relay --transport wmcopydata and pipe list the keys; an answer over 8 KiB intact', async (t) => {
       const served = await servePageant(t, lab, [], upstreamRelay(up))
       t.teardown(served.kill)
