@@ -4,7 +4,7 @@
  * lists the upstream's keys over both of Pageant's doors, an identities
  * answer over 8 KiB intact; 32 plink logins at once over WM_COPYDATA all
  * succeed while another Windows process finds the window answering
- * within 1 s; a listener killed outright leaves neither window nor pipe,
+ * within 1 s, and 32 at once over the pipe; a listener killed outright leaves neither window nor pipe,
  * and the next start serves again.
  */
 import path from 'node:path'
