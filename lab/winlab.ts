@@ -47,6 +47,9 @@ export interface LabEnv {
   msgpipeExe: string;
   /** Directory with id_ed25519, id_ed25519.pub, id_ed25519.ppk. */
   keysDir: string;
+  /** PuTTY 0.78 plink.exe and psftp.exe, when the lab has them (see {@link requirePuttyClients}). */
+  plinkExe?: string;
+  psftpExe?: string;
 }
 
 export type LabStatus = { ready: true; env: LabEnv } | { ready: false; reason: string };
@@ -190,6 +193,11 @@ export function labStatus(): LabStatus {
     msgpipeExe: get('LAB_MSGPIPE_EXE'),
     keysDir: get('LAB_KEYS'),
   };
+  // Optional: labs provisioned before PuTTY's clients were added lack them.
+  const plink = vars.get('LAB_PLINK_EXE');
+  const psftp = vars.get('LAB_PSFTP_EXE');
+  if (plink && fs.existsSync(plink)) env.plinkExe = plink;
+  if (psftp && fs.existsSync(psftp)) env.psftpExe = psftp;
   if (missingVars.length) {
     return { ready: false, reason: `${envFile} lacks ${missingVars.join(', ')}: ${PROVISION_HINT}` };
   }
@@ -227,6 +235,16 @@ export function requireLab(t: Test): LabEnv | undefined {
     return status.env;
   }
   unavailable(t, status.reason);
+  return undefined;
+}
+
+/**
+ * PuTTY's own plink.exe and psftp.exe, or undefined (with a skipped test
+ * point, or a failure on CI) when the lab was provisioned without them.
+ */
+export function requirePuttyClients(t: Test, lab: LabEnv): { plink: string; psftp: string } | undefined {
+  if (lab.plinkExe && lab.psftpExe) return { plink: lab.plinkExe, psftp: lab.psftpExe };
+  unavailable(t, `the Windows lab has no plink.exe/psftp.exe: ${PROVISION_HINT}`);
   return undefined;
 }
 

@@ -12,10 +12,11 @@ import type { ListenerKind, Listening } from '../../shared/listen/listener.js'
 import { MuxProcess } from '../../shared/mux/mux-process.js'
 import type { FindRelay, RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
+import { listenAddress, pageantFlags } from './pageant-flags.js'
 
 export const cli: CliSpec = {
   name: 'relay-listen',
-  synopsis: '[flags] SOCKET -- RELAY|COMMAND [ARGS...]',
+  synopsis: '[flags] SOCKET|--pageant -- RELAY|COMMAND [ARGS...]',
   description: [
     'Accepts connections on SOCKET and gives each one its own relay: the listener that',
     'replaces `socat UNIX-LISTEN:…,fork EXEC:…` and the shell-profile dance around it.',
@@ -30,6 +31,9 @@ export const cli: CliSpec = {
     'Started by systemd socket activation (LISTEN_FDS), it serves the socket handed',
     'over (SOCKET names it) and leaves the file to systemd.',
     '  relay-listen ~/.ssh/agent.sock -- /mnt/c/tools/relaykit.exe pageant-relay',
+    'With --pageant (Windows), relaykit is Pageant for PuTTY-family clients: it serves',
+    "Pageant's named pipe and its WM_COPYDATA window; if a Pageant runs already, exit 0.",
+    '  relay-listen --pageant -- npiperelay -ei -s //./pipe/openssh-ssh-agent',
   ].join('\n'),
   flags: [
     { name: 'background', type: 'boolean', help: 'detach once listening (for shell profiles)' },
@@ -38,8 +42,9 @@ export const cli: CliSpec = {
     { name: 'max-connections', type: 'string', value: 'N', help: 'relays running at once; more connections wait, never dropped (default 64)' },
     { name: 'logfile', type: 'string', value: 'PATH', help: 'diagnostics to PATH (appended) instead of stderr' },
     { name: 'cygwin', type: 'boolean', help: 'SOCKET is a Cygwin/MSYS2 socket file to serve (Git for Windows ssh, MSYS2): TCP on 127.0.0.1 + secret handshake' },
+    ...pageantFlags,
   ],
-  positionals: 1,
+  positionals: { min: 0 },
 }
 
 /**
@@ -73,9 +78,12 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
   const parsed = parseCli(cli, head, io)
   if (!parsed.ok) return parsed.code
   const { flags } = parsed
-  const address = parsed.args[0] as string
+  let address: string
+  let listenOn: ReturnType<typeof listenAddress>
   let max: number
   try {
+    listenOn = listenAddress(flags, parsed.args, command)
+    address = listenOn.address
     max = parseCount(flags['max-connections'] ?? '64', 'max-connections')
     if (command.length === 0) {
       throw new FlagError(`no command to run per connection: put it after --, e.g. relay-listen ${address} -- uds-relay /path/to/agent.sock`)
@@ -96,7 +104,7 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
   try {
     // Taken out of the environment before any relay or command is started.
     const activated = takeActivatedSockets(io.env, process.pid)
-    kind = await listenerFor(address, { cygwin: flags.cygwin === true, activated })
+    kind = await listenerFor(address, { cygwin: flags.cygwin === true, pageant: listenOn.pageant, activated })
     if (flags.background) return await startInBackground(argv.filter((a) => !/^--?background(=true)?$/.test(a)), address, kind, { stderr: io.stderr, env: io.env }, log)
   } catch (err) {
     return fail(log, err)
@@ -120,7 +128,9 @@ export async function main(argv: readonly string[], io: RelayIo, findRelay: Find
       { log },
     )
     if (outcome.alreadyServed) {
-      log.debug(`${address} is already served${outcome.by ? ` by ${outcome.by}` : ''}: nothing to do`)
+      // Pageant's clients find the other Pageant, which may not hold the keys the user expects: say so.
+      const say = listenOn.pageant ? log.error : log.debug
+      say(`${address} is already served${outcome.by ? ` by ${outcome.by}` : ''}: nothing to do`)
       return ExitCode.OK
     }
     log.debug(`listening on ${address} (${handler.mode}: ${command.join(' ')})`)

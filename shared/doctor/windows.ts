@@ -21,6 +21,8 @@ import type { DoctorFacts } from './facts.js'
 export interface WindowsFacts {
   /** Is there a window of class "Pageant"? */
   pageantWindow(): Promise<boolean>
+  /** Who owns that window: relaykit (and what it passes requests to) or another Pageant. */
+  pageantWindowOwner?(): Promise<string | undefined>
   /** This user's Pageant pipe name on this boot. */
   pageantPipeName(): Promise<string>
   /** One request to Pageant over WM_COPYDATA; the whole answer. */
@@ -37,6 +39,7 @@ export async function hostWindowsFacts(): Promise<WindowsFacts> {
   ])
   return {
     pageantWindow: async () => !!(await pageantWindow()),
+    pageantWindowOwner: async () => (await import('../channels/pageant/server.js')).pageantWindowOwner(),
     pageantPipeName: discoverPageantPipeName,
     async queryCopyData(request, timeoutMs) {
       const hwnd = await pageantWindow()
@@ -78,7 +81,8 @@ export async function checkPageantWindow(win: WindowsFacts, timeoutMs: number): 
   if (!present) return { name, status: 'fail', detail: 'no window of class Pageant: Pageant is not running', fix: START_PAGEANT }
   try {
     const keys = countIdentities(await win.queryCopyData(REQUEST_IDENTITIES, timeoutMs))
-    return agentRow(name, 'WM_COPYDATA', keys, ADD_KEYS_PAGEANT)
+    const owner = await win.pageantWindowOwner?.().catch(() => undefined)
+    return agentRow(name, owner ? `WM_COPYDATA to ${owner}` : 'WM_COPYDATA', keys, ADD_KEYS_PAGEANT)
   } catch (err) {
     return {
       name,

@@ -1,5 +1,5 @@
-import { INVALID_HANDLE_VALUE, kernel32, lastError } from './kernel32.js'
-import { handleSecuritySddl, userOnlySecurityAttributes } from './security.js'
+import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, lastError } from './kernel32.js'
+import { handleSecuritySddl, parseSddl, userOnlySecurityAttributes } from './security.js'
 
 /**
  * kernel32 named shared memory (CreateFileMapping/MapViewOfFile): the
@@ -39,6 +39,11 @@ export async function createSharedMemory(name: string, size: number): Promise<Sh
     w.CloseHandle(handle)
     throw error
   }
+  return { ...viewOf(w, name, size, view, handle), securityDescriptor: () => handleSecuritySddl(handle) }
+}
+
+/** Copying in and out of a mapped view, and closing it with its handle. */
+function viewOf(w: Kernel32, name: string, size: number, view: unknown, handle: number): Omit<SharedMemory, 'securityDescriptor'> {
   const address = Number(w.ffi.address(view))
   let closed = false
   return {
@@ -54,12 +59,48 @@ export async function createSharedMemory(name: string, size: number): Promise<Sh
       w.CopyOut(out, address, length)
       return out
     },
-    securityDescriptor: () => handleSecuritySddl(handle),
     close() {
       if (closed) return
       closed = true
       w.UnmapViewOfFile(view)
       w.CloseHandle(handle)
     },
+  }
+}
+
+/** SECTION_ALL_ACCESS, as Pageant opens a client's mapping (it includes READ_CONTROL, to read the owner). */
+const FILE_MAP_ALL_ACCESS = 0x000f001f
+/** sizeof(MEMORY_BASIC_INFORMATION) on 64-bit, and the offset of its RegionSize. */
+const MEMORY_BASIC_INFORMATION_SIZE = 48
+const REGION_SIZE_OFFSET = 24
+
+/** A mapping somebody else created, opened by name: what Pageant's window is handed. */
+export interface OpenedMapping extends Omit<SharedMemory, 'securityDescriptor'> {
+  /** The mapping's owner as SDDL writes it (a SID or an alias), undefined when it has none. */
+  readonly owner: string | undefined
+}
+
+/**
+ * Open the mapping `name` as Pageant does (OpenFileMapping with all access,
+ * the whole of it mapped); its size is the mapped region's, from
+ * VirtualQuery, which is what a client may have written in.
+ */
+export async function openSharedMemory(name: string): Promise<OpenedMapping> {
+  const w = await kernel32()
+  const handle = w.OpenFileMappingW(FILE_MAP_ALL_ACCESS, 0, name) as number
+  if (!handle) throw lastError(w, `OpenFileMapping(${name})`)
+  let view: unknown
+  try {
+    const owner = parseSddl(await handleSecuritySddl(handle)).owner
+    view = w.MapViewOfFile(handle, FILE_MAP_WRITE, 0, 0, 0)
+    if (!view) throw lastError(w, `MapViewOfFile(${name})`)
+    const info = Buffer.alloc(MEMORY_BASIC_INFORMATION_SIZE)
+    if (!w.VirtualQuery(view, info, info.length)) throw lastError(w, `VirtualQuery(${name})`)
+    const size = Number(info.readBigUInt64LE(REGION_SIZE_OFFSET))
+    return { ...viewOf(w, name, size, view, handle), owner: owner || undefined }
+  } catch (err) {
+    if (view) w.UnmapViewOfFile(view)
+    w.CloseHandle(handle)
+    throw err
   }
 }

@@ -50,6 +50,15 @@ async function bind() {
     TerminateProcess: k32.func('int __stdcall TerminateProcess(intptr_t hProcess, uint32_t uExitCode)'),
     GetConsoleWindow: k32.func('void * __stdcall GetConsoleWindow()'),
     GetSystemDirectoryW: k32.func('uint32_t __stdcall GetSystemDirectoryW(_Out_ char16_t *lpBuffer, uint32_t uSize)'),
+    GetModuleHandleW: k32.func('intptr_t __stdcall GetModuleHandleW(const char16_t *lpModuleName)'),
+    GetModuleFileNameW: k32.func('uint32_t __stdcall GetModuleFileNameW(intptr_t hModule, _Out_ char16_t *lpFilename, uint32_t nSize)'),
+    QueryFullProcessImageNameW: k32.func(
+      'int __stdcall QueryFullProcessImageNameW(intptr_t hProcess, uint32_t dwFlags, _Out_ char16_t *lpExeName, _Inout_ uint32_t *lpdwSize)',
+    ),
+    GlobalGetAtomNameW: k32.func('uint32_t __stdcall GlobalGetAtomNameW(uint16_t nAtom, _Out_ char16_t *lpBuffer, int nSize)'),
+    // Events
+    CreateEventW: k32.func('intptr_t __stdcall CreateEventW(void *lpEventAttributes, int bManualReset, int bInitialState, const char16_t *lpName)'),
+    SetEvent: k32.func('int __stdcall SetEvent(intptr_t hEvent)'),
     GetHandleInformation: k32.func('int __stdcall GetHandleInformation(intptr_t hObject, _Out_ uint32_t *lpdwFlags)'),
     SetHandleInformation: k32.func('int __stdcall SetHandleInformation(intptr_t hObject, uint32_t dwMask, uint32_t dwFlags)'),
     // Memory
@@ -79,6 +88,8 @@ async function bind() {
     MapViewOfFile: k32.func(
       'void * __stdcall MapViewOfFile(intptr_t hFileMappingObject, uint32_t dwDesiredAccess, uint32_t dwFileOffsetHigh, uint32_t dwFileOffsetLow, size_t dwNumberOfBytesToMap)',
     ),
+    OpenFileMappingW: k32.func('intptr_t __stdcall OpenFileMappingW(uint32_t dwDesiredAccess, int bInheritHandle, const char16_t *lpName)'),
+    VirtualQuery: k32.func('size_t __stdcall VirtualQuery(void *lpAddress, void *lpBuffer, size_t dwLength)'),
     UnmapViewOfFile: k32.func('int __stdcall UnmapViewOfFile(void *lpBaseAddress)'),
     // Named pipes
     CreateNamedPipeW: k32.func(

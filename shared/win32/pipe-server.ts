@@ -52,6 +52,13 @@ import { userOnlySecurityAttributes } from './security.js'
  *   clients wait 30 s in WaitNamedPipe, then ETIMEDOUT).
  */
 
+/**
+ * nDefaultTimeOut: how long a client's WaitNamedPipe(NMPWAIT_USE_DEFAULT_WAIT)
+ * waits for a free instance (0 means 50 ms). PuTTY's clients wait so, and
+ * give up on the pipe after it: 32 plink logins at once under Wine found no
+ * free instance within 50 ms for 12 of 64 requests.
+ */
+const CLIENT_WAIT_MS = 5000
 const PIPE_ACCESS_DUPLEX = 0x00000003
 const FILE_FLAG_OVERLAPPED = 0x40000000
 const FILE_FLAG_FIRST_PIPE_INSTANCE = 0x00080000
@@ -348,7 +355,7 @@ class Listener implements PipeServer {
     // Windows leaves the last error alone on success; Wine sets it (ERROR_ALREADY_EXISTS).
     w.SetLastError(0)
     const openMode = first ? FIRST_PIPE_OPEN_MODE : PIPE_OPEN_MODE
-    const handle = w.CreateNamedPipeW(this.name, openMode, PIPE_MODE, PIPE_UNLIMITED_INSTANCES, BUFFER_SIZE, BUFFER_SIZE, 0, this.#attributes) as number
+    const handle = w.CreateNamedPipeW(this.name, openMode, PIPE_MODE, PIPE_UNLIMITED_INSTANCES, BUFFER_SIZE, BUFFER_SIZE, CLIENT_WAIT_MS, this.#attributes) as number
     const error = w.GetLastError() as number
     if (handle === INVALID_HANDLE_VALUE) throw this.#createError(first, error)
     // Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE: an existing pipe just got

@@ -29,6 +29,7 @@ import { koffi } from './koffi.js'
 const TOKEN_QUERY = 0x0008
 const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 const TOKEN_USER_CLASS = 1
+const TOKEN_OWNER_CLASS = 4
 const SDDL_REVISION_1 = 1
 const SE_KERNEL_OBJECT = 6
 const OWNER_SECURITY_INFORMATION = 0x1
@@ -88,16 +89,29 @@ let userSid: Promise<string> | undefined
 
 /** The current process token's user SID as a string (`S-1-5-21-...`). */
 export function currentUserSid(): Promise<string> {
-  userSid ??= readUserSid()
+  userSid ??= readTokenSid(TOKEN_USER_CLASS)
   return userSid
 }
 
-async function readUserSid(): Promise<string> {
+let ownerSid: Promise<string> | undefined
+
+/**
+ * The SID the process token gives as owner of the objects it creates when
+ * no descriptor says otherwise (TokenOwner): the user, or Administrators
+ * for an elevated administrator. Pageant accepts a mapping owned by either.
+ */
+export function tokenDefaultOwnerSid(): Promise<string> {
+  ownerSid ??= readTokenSid(TOKEN_OWNER_CLASS)
+  return ownerSid
+}
+
+/** This process token's TokenUser or TokenOwner. */
+async function readTokenSid(tokenClass: number): Promise<string> {
   const [a, k] = await bound()
   const token = [0]
   if (!a.OpenProcessToken(k.GetCurrentProcess(), TOKEN_QUERY, token)) throw lastError(k, 'OpenProcessToken')
   try {
-    return tokenUserSid(a, k, token[0] ?? 0)
+    return tokenSid(a, k, token[0] ?? 0, tokenClass)
   } finally {
     k.CloseHandle(token[0])
   }
@@ -115,7 +129,7 @@ export async function processUserSid(pid: number): Promise<string | undefined> {
     const token = [0]
     if (!a.OpenProcessToken(proc, TOKEN_QUERY, token)) return undefined
     try {
-      return tokenUserSid(a, k, token[0] ?? 0)
+      return tokenSid(a, k, token[0] ?? 0, TOKEN_USER_CLASS)
     } finally {
       k.CloseHandle(token[0])
     }
@@ -124,16 +138,17 @@ export async function processUserSid(pid: number): Promise<string | undefined> {
   }
 }
 
-function tokenUserSid(a: Advapi32, k: Kernel32, token: number): string {
+/** TokenUser or TokenOwner of `token`: both structures start with the PSID. */
+function tokenSid(a: Advapi32, k: Kernel32, token: number, tokenClass: number): string {
   const needed = [0]
-  a.GetTokenInformation(token, TOKEN_USER_CLASS, null, 0, needed)
+  a.GetTokenInformation(token, tokenClass, null, 0, needed)
   const size = needed[0] ?? 0
-  if (size === 0) throw new Error(`GetTokenInformation(TokenUser) gave no size (error ${k.GetLastError() as number})`)
+  if (size === 0) throw new Error(`GetTokenInformation(${tokenClass}) gave no size (error ${k.GetLastError() as number})`)
   const tokenUser: unknown = k.LocalAlloc(LPTR, size)
   if (!tokenUser) throw lastError(k, 'LocalAlloc')
   try {
-    if (!a.GetTokenInformation(token, TOKEN_USER_CLASS, tokenUser, size, needed)) throw lastError(k, 'GetTokenInformation(TokenUser)')
-    // TOKEN_USER starts with SID_AND_ATTRIBUTES, whose first field is the PSID.
+    if (!a.GetTokenInformation(token, tokenClass, tokenUser, size, needed)) throw lastError(k, `GetTokenInformation(${tokenClass})`)
+    // TOKEN_USER starts with SID_AND_ATTRIBUTES, whose first field is the PSID; TOKEN_OWNER is the PSID.
     const sid: unknown = k.ffi.decode(tokenUser, 'void *')
     const text: unknown[] = [null]
     if (!a.ConvertSidToStringSidW(sid, text)) throw lastError(k, 'ConvertSidToStringSid')

@@ -65,3 +65,51 @@ export async function sendCopyData(hwnd: unknown, dwData: number, text: string, 
   const delivered = ret !== 0 && ret !== 0n
   return { delivered, result: out[0] ?? 0, error: delivered ? 0 : (w.GetLastError() as number) }
 }
+
+let posting: ReturnType<typeof bindPosting> | undefined
+
+async function bindPosting() {
+  const ffi = await koffi()
+  const user32 = ffi.load('user32.dll')
+  return {
+    PostMessageW: user32.func('int __stdcall PostMessageW(intptr_t hWnd, uint32_t Msg, uintptr_t wParam, intptr_t lParam)'),
+    GetWindowThreadProcessId: user32.func('uint32_t __stdcall GetWindowThreadProcessId(void *hWnd, _Out_ uint32_t *lpdwProcessId)'),
+  }
+}
+
+const WM_CLOSE = 0x0010
+
+/** Ask the window `hwnd` (an address) to close, without waiting for it. */
+export async function postClose(hwnd: number): Promise<boolean> {
+  posting ??= bindPosting()
+  return ((await posting).PostMessageW(hwnd, WM_CLOSE, 0, 0) as number) !== 0
+}
+
+/** The id of the process that owns the window `hwnd` (as {@link findWindow} gives it), or 0. */
+export async function windowProcessId(hwnd: unknown): Promise<number> {
+  posting ??= bindPosting()
+  const pid = [0]
+  ;(await posting).GetWindowThreadProcessId(hwnd, pid)
+  return pid[0] ?? 0
+}
+
+let props: ReturnType<typeof bindProps> | undefined
+
+async function bindProps() {
+  const ffi = await koffi()
+  return { GetPropW: ffi.load('user32.dll').func('intptr_t __stdcall GetPropW(void *hWnd, const char16_t *lpString)') }
+}
+
+/** The value of window property `name` on `hwnd` (0 when unset): readable from any process. */
+export async function windowProperty(hwnd: unknown, name: string): Promise<number> {
+  props ??= bindProps()
+  return Number((await props).GetPropW(hwnd, name))
+}
+
+/** The text of global atom `atom` (as a window property may hold one), or undefined. */
+export async function globalAtomName(atom: number): Promise<string | undefined> {
+  const k = await kernel32()
+  const buf = Buffer.alloc(2 * 256)
+  const length = k.GlobalGetAtomNameW(atom, buf, 256) as number
+  return length ? buf.toString('utf16le', 0, 2 * length) : undefined
+}
