@@ -8,10 +8,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { NodeRuntimes, buildCacheDir } from '../build/node-runtimes.js'
 import { TARGETS } from '../build/targets.js'
-import { cleanEnv, connectRequestClose, perRequest, startupMs, watchPeakRss } from './measure.js'
+import { fileURLToPath } from 'node:url'
+import { SESSION_REQUESTS, cleanEnv, connectRequestClose, interleaved, medianOf, perRequest, runMs, session, watchPeakRss } from './measure.js'
 import { relayListen, socat, sshAgent, stopAll } from './processes.js'
 import type { Report } from './results-table.js'
 import { SocketSink, mibPerSecond, sendThrough } from './throughput.js'
+
+// lib/bench/*.js at run time; the fixtures stay in the source tree.
+const minimalRelay = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'fixtures', 'minimal-relay.cjs')
 
 export interface LinuxOptions {
   exe: string
@@ -26,8 +30,16 @@ export async function benchLinux(report: Report, o: LinuxOptions): Promise<void>
   const env = cleanEnv()
   try {
     const node22 = await new NodeRuntimes(buildCacheDir()).binary(TARGETS.get('linux-x64')!)
-    report.add('startup (Linux)', 'node -e 0 (22.23.2)', await startupMs(node22, ['-e', '0'], o.startups, env), 'ms')
-    report.add('startup (Linux)', 'relaykit --version', await startupMs(o.exe, ['--version'], o.startups, env), 'ms', 'node -e 0 (22.23.2)')
+    // Taken in turns, 5 at a time: the machine's load falls on all alike.
+    const starts = await interleaved(o.startups, {
+      node: () => medianOf(5, () => runMs(node22, ['-e', '0'], env)),
+      relaykit: () => medianOf(5, () => runMs(o.exe, ['--version'], env)),
+      relay: () => medianOf(5, () => runMs(o.exe, ['uds-relay', '--version'], env)),
+    })
+    const g0 = 'startup (Linux)'
+    report.add(g0, 'node -e 0 (22.23.2)', starts.node, 'ms')
+    report.add(g0, 'relaykit --version', starts.relaykit, 'ms', 'node -e 0 (22.23.2)')
+    report.add(g0, 'relaykit uds-relay --version', starts.relay, 'ms', 'node -e 0 (22.23.2)')
 
     const agent = await sshAgent(dir)
     const viaRelay = path.join(dir, 'relay.sock')
@@ -56,6 +68,19 @@ export async function benchLinux(report: Report, o: LinuxOptions): Promise<void>
       report.add(g2, name, await connectRequestClose(sock, o.connections), 'ms', 'direct to ssh-agent')
     }
 
+    // A relay started per connection against the least a Node relay can be
+    // (bench/fixtures/minimal-relay.cjs, same Node), in turns.
+    const viaMinimal = path.join(dir, 'minimal.sock')
+    await socat(viaMinimal, `EXEC:${node22} ${minimalRelay} ${agent}`, env)
+    const perConnection = Math.max(1, Math.round(o.connections / 10))
+    const spawned = await interleaved(10, {
+      minimal: () => connectRequestClose(viaMinimal, perConnection),
+      relay: () => connectRequestClose(viaRelay, perConnection),
+    })
+    const g5 = `a relay process per connection vs a minimal Node relay (${perConnection * 10}x, Linux)`
+    report.add(g5, 'socat + minimal Node relay (22.23.2)', spawned.minimal, 'ms')
+    report.add(g5, 'socat + uds-relay', spawned.relay, 'ms', 'socat + minimal Node relay (22.23.2)')
+
     const total = o.throughputMiB << 20
     const sinkPath = path.join(dir, 'sink.sock')
     const sink = await SocketSink.listen(sinkPath, total)
@@ -73,6 +98,7 @@ export async function benchLinux(report: Report, o: LinuxOptions): Promise<void>
     const g4 = 'peak RSS (Linux)'
     report.add(g4, 'bare node 22 (idle 300 ms)', await peakOf(node22, ['-e', 'setTimeout(() => {}, 300)'], undefined, env), 'MiB')
     report.add(g4, 'uds-relay moving 64 MiB', await peakOf(o.exe, ['uds-relay', sinkPath], 64 << 20, env), 'MiB', 'bare node 22 (idle 300 ms)')
+    report.add(g4, `uds-relay, ${SESSION_REQUESTS}-request session`, await peakOf(o.exe, ['uds-relay', agent], session(), env), 'MiB', 'bare node 22 (idle 300 ms)')
     sink.close()
   } finally {
     await stopAll()
@@ -80,10 +106,12 @@ export async function benchLinux(report: Report, o: LinuxOptions): Promise<void>
   }
 }
 
-async function peakOf(cmd: string, args: string[], feed: number | undefined, env: NodeJS.ProcessEnv): Promise<number> {
+/** Peak memory of `cmd` fed `feed` (a byte count of filler, or the bytes themselves) on stdin. */
+async function peakOf(cmd: string, args: string[], feed: number | Buffer | undefined, env: NodeJS.ProcessEnv): Promise<number> {
   const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'ignore'], env })
   const stop = watchPeakRss(child.pid!)
-  if (feed) {
+  if (Buffer.isBuffer(feed)) child.stdin!.write(feed)
+  else if (feed) {
     const chunk = Buffer.alloc(256 * 1024)
     for (let sent = 0; sent < feed; sent += chunk.length) {
       if (!child.stdin!.write(chunk)) await new Promise((r) => child.stdin!.once('drain', r))

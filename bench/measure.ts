@@ -106,3 +106,38 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   delete env.NODE_OPTIONS
   return env
 }
+
+/**
+ * Medians of several measurements taken in turns (a round of each, `rounds`
+ * times), so that load from other work on a shared machine falls on all of
+ * them alike and their ratios stay honest. Each measurement returns one
+ * figure per round (itself a median); the result is the median per name.
+ */
+export async function interleaved<K extends string>(rounds: number, measures: Record<K, () => Promise<number>>): Promise<Record<K, number>> {
+  const names = Object.keys(measures) as K[]
+  const seen = Object.fromEntries(names.map((k) => [k, [] as number[]])) as Record<K, number[]>
+  for (let r = 0; r < rounds; r++) {
+    for (const k of names) seen[k].push(await measures[k]())
+  }
+  return Object.fromEntries(names.map((k) => [k, median(seen[k])])) as Record<K, number>
+}
+
+/** The median of `n` runs of `measure`. */
+export async function medianOf(n: number, measure: () => Promise<number>): Promise<number> {
+  const xs: number[] = []
+  for (let i = 0; i < n; i++) xs.push(await measure())
+  return median(xs)
+}
+
+/** Wall time of one run of a command to completion, stdin empty, output discarded. */
+export function runMs(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return startupMs(cmd, [...args], 1, env)
+}
+
+/** How many requests the memory figure of an agent session covers. */
+export const SESSION_REQUESTS = 500
+
+/** An agent session's requests, all at once: REQUEST_IDENTITIES, SESSION_REQUESTS times. */
+export function session(): Buffer {
+  return Buffer.concat(Array.from({ length: SESSION_REQUESTS }, () => identities))
+}

@@ -19,7 +19,7 @@ import {
   wineEnv,
   winPath,
 } from '../lab/winlab.js'
-import { connectRequestClose, now, perRequest, watchPeakRss } from './measure.js'
+import { SESSION_REQUESTS, connectRequestClose, interleaved, now, perRequest, session, watchPeakRss } from './measure.js'
 import { relayListen, socat, stopAll } from './processes.js'
 import { readProcessTable, relayProcesses } from './relay-processes.js'
 import type { Report } from './results-table.js'
@@ -84,6 +84,22 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
     report.add(g2, 'relay-listen --mux + pageant-relay pipe', await connectRequestClose(muxSock, o.connections), 'ms', 'direct Wine client (no process start)')
     report.add(g1, 'relay-listen --mux + pageant-relay pipe', await perRequest(muxSock, o.requests), 'ms', 'direct Wine client')
 
+    // The goals' comparisons, each measurement taken in turns with its baseline.
+    const per = Math.max(1, Math.round(o.connections / 10))
+    const floor = await interleaved(10, {
+      node: () => nodeExeLifetime(lab, per),
+      npiperelay: () => connectRequestClose(socks.npiperelay, per),
+      pipe: () => connectRequestClose(socks['pageant-relay pipe'], per),
+      wm: () => connectRequestClose(socks['pageant-relay wmcopydata'], per),
+      mux: () => connectRequestClose(muxSock, per),
+    })
+    const g5 = `a relay process per connection vs node.exe -e 0 (${per * 10}x, Wine)`
+    report.add(g5, 'node.exe -e 0 (lifetime)', floor.node, 'ms')
+    report.add(g5, 'socat + npiperelay', floor.npiperelay, 'ms', 'node.exe -e 0 (lifetime)')
+    report.add(g5, 'socat + pageant-relay pipe', floor.pipe, 'ms', 'socat + npiperelay')
+    report.add(g5, 'socat + pageant-relay wmcopydata', floor.wm, 'ms', 'socat + npiperelay')
+    report.add(g5, 'relay-listen --mux + pageant-relay pipe', floor.mux, 'ms', 'socat + npiperelay')
+
     const g4 = 'memory of 16 open connections (Wine, sum of relay processes)'
     report.add(g4, 'socat + npiperelay (16 processes)', await memoryOfOpenConnections(socks.npiperelay, nprSocat.pid!, o.exe, 16), 'MiB')
     report.add(g4, 'relay-listen --mux (1 process)', await memoryOfOpenConnections(muxSock, muxListener.pid!, o.exe, 1), 'MiB', 'socat + npiperelay (16 processes)')
@@ -96,7 +112,17 @@ export async function benchWine(report: Report, lab: LabEnv, o: WineOptions): Pr
     report.add(g3, 'direct Wine client', mibPerSecond(await directSink.transfer), 'MiB/s')
     const relayed = await relayThroughput(lab, o.exe, await pipeSink(lab, total), total)
     report.add(g3, 'npiperelay (Linux stdin -> Wine -> pipe)', relayed.mibs, 'MiB/s', 'direct Wine client')
-    report.add('peak RSS (Wine)', 'npiperelay moving data', relayed.peakMiB, 'MiB')
+
+    const g6 = 'peak RSS (Wine)'
+    const idle = wineSpawnPeak(lab, lab.nodeExe, ['-e', 'setTimeout(() => {}, 300)'], undefined)
+    report.add(g6, 'node.exe idle 300 ms', await idle, 'MiB')
+    report.add(g6, 'npiperelay moving data', relayed.peakMiB, 'MiB', 'node.exe idle 300 ms')
+    const small = await relayThroughput(lab, o.exe, await pipeSink(lab, 64 << 20), 64 << 20)
+    report.add(g6, 'npiperelay moving 64 MiB', small.peakMiB, 'MiB', 'node.exe idle 300 ms')
+    const sessionArgs = ['npiperelay', '-ei', '-s', forward(pipe)]
+    report.add(g6, `npiperelay, ${SESSION_REQUESTS}-request session`, await wineSpawnPeak(lab, o.exe, sessionArgs, session()), 'MiB', 'node.exe idle 300 ms')
+    const pageantArgs = ['pageant-relay', '--transport', 'pipe']
+    report.add(g6, `pageant-relay pipe, ${SESSION_REQUESTS}-request session`, await wineSpawnPeak(lab, o.exe, pageantArgs, session()), 'MiB', 'node.exe idle 300 ms')
   } finally {
     await stopAll()
     await pageant.stop()
@@ -176,6 +202,29 @@ async function relayThroughput(lab: LabEnv, exe: string, sink: { pipe: string; t
   const stop = watchPeakRss(child.pid!)
   const transfer = await pushThrough(child, total, sink.transfer)
   return { mibs: mibPerSecond(transfer), peakMiB: stop() }
+}
+
+/** Peak memory of a Windows program under Wine, fed `input` on stdin (then EOF). */
+async function wineSpawnPeak(lab: LabEnv, exe: string, args: string[], input: Buffer | undefined): Promise<number> {
+  const child = spawnWine(lab, exe, args, { stdio: ['pipe', 'ignore', 'ignore'] })
+  const stop = watchPeakRss(child.pid!)
+  child.stdin?.on('error', () => {})
+  child.stdin?.end(input)
+  await once(child, 'exit')
+  return stop()
+}
+
+/** Median ms of `n` runs of `node.exe -e 0` under Wine: the least a Node process costs there. */
+async function nodeExeLifetime(lab: LabEnv, n: number): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < n; i++) {
+    const t0 = now()
+    const child = spawnWine(lab, lab.nodeExe, ['-e', '0'], { stdio: 'ignore' })
+    await once(child, 'exit')
+    times.push(now() - t0)
+  }
+  times.sort((a, b) => a - b)
+  return times[Math.floor(times.length / 2)] ?? NaN
 }
 
 /** What a relay written as a plain Node script costs per connection: node.exe start + connect + request. */

@@ -5,12 +5,17 @@
  *     npm run build                               all four targets
  *     RELAYKIT_TARGETS=linux-x64,win-x64 npm run build
  *
- * 1. esbuild bundles relays/relaykit/bin.ts into dist/relaykit.cjs, with
- *    koffi's addon require redirected to a SEA asset (koffi-sea-plugin.ts).
- * 2. The pinned Node runtimes come from npm, verified and cached
+ * 1. The pinned Node runtimes come from npm, verified and cached
  *    (node-runtimes.ts).
- * 3. Per target: the pinned linux-x64 Node generates the blob, which postject
- *    injects into a copy of the target's Node (sea-executable.ts).
+ * 2. esbuild bundles the dispatcher (relays/relaykit/sea-main.ts) into
+ *    dist/relaykit.cjs and each part (relays/relaykit/parts/*.ts) into
+ *    dist/parts/<name>.js, with koffi's addon require redirected to a SEA
+ *    asset (koffi-sea-plugin.ts) and rarely needed builtins loaded on first
+ *    use (lazy-builtins-plugin.ts).
+ * 3. Per target: V8 code caches of the parts, made by the target's own Node
+ *    where it runs here (code-cache.ts); then the pinned linux-x64 Node
+ *    generates the blob, which postject injects into a copy of the target's
+ *    Node (sea-executable.ts).
  *
  * Rebuilding from the same sources gives byte-identical executables.
  * Needs a linux-x64 host (the blob generator is a linux-x64 Node).
@@ -20,22 +25,23 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { ALL_PART, SEPARATE_PARTS } from '../relays/relaykit/route.js'
+import { cacheAsset, partAsset } from '../relays/relaykit/load-part.js'
 import { bundle } from './bundle.js'
+import { type CodeCaches, makeCodeCaches, writeProducer } from './code-cache.js'
 import { koffiAddons, type KoffiAddon } from './koffi-sea-plugin.js'
+import { type BuiltinKeys, READ_BUILTIN_KEYS } from './lazy-builtins-plugin.js'
 import { buildCacheDir, NodeRuntimes } from './node-runtimes.js'
-import { BuildError } from './run-tool.js'
+import { BuildError, runTool } from './run-tool.js'
 import { makeBlob, makeExecutable } from './sea-executable.js'
 import { BLOB_GENERATOR, NODE_VERSION, selectTargets, TARGETS, type Target } from './targets.js'
 
-const DEFAULT_ENTRY = 'relays/relaykit/bin.ts'
 const BUNDLE_NAME = 'relaykit.cjs'
 
 /** What {@link buildExecutables} builds. */
 export interface BuildOptions {
   /** Project root (holds package.json and node_modules). Default: found from this file. */
   readonly root?: string
-  /** Entry point, relative to root or absolute. Default: relays/relaykit/bin.ts. */
-  readonly entry?: string
   /** Where the bundle and executables go, relative to root or absolute. Default: dist. */
   readonly outDir?: string
   /** Default: all targets. */
@@ -45,6 +51,8 @@ export interface BuildOptions {
 /** Everything one build run shares between targets. */
 interface BuildContext {
   readonly bundle: string
+  readonly parts: readonly string[]
+  readonly producer: string
   readonly outDir: string
   readonly workDir: string
   readonly runtimes: NodeRuntimes
@@ -79,10 +87,10 @@ function size(bytes: number): string {
   return bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`
 }
 
-/** Prints the one line per output file: name, size, time it took. */
-async function report(file: string, started: number): Promise<void> {
+/** Prints the one line per output file: name, size, time it took, and a note. */
+async function report(file: string, started: number, note = ''): Promise<void> {
   const { size: bytes } = await stat(file)
-  console.log(`  ${basename(file).padEnd(28)} ${size(bytes).padStart(9)}  ${seconds(started).padStart(6)}`)
+  console.log(`  ${basename(file).padEnd(28)} ${size(bytes).padStart(9)}  ${seconds(started).padStart(6)}  ${note}`.trimEnd())
 }
 
 function addonFor(ctx: BuildContext, target: Target): KoffiAddon {
@@ -91,21 +99,58 @@ function addonFor(ctx: BuildContext, target: Target): KoffiAddon {
   return addon
 }
 
+/** The SEA assets of one target: each part, and its code cache where there is one. */
+function partAssets(ctx: BuildContext, caches: CodeCaches): Record<string, string> {
+  const partsDir = join(dirname(ctx.bundle), 'parts')
+  return Object.fromEntries(
+    ctx.parts.flatMap((p) => [
+      [partAsset(p), join(partsDir, `${p}.cjs`)],
+      ...('dir' in caches ? [[cacheAsset(p), join(caches.dir, `${p}.cache`)]] : []),
+    ]),
+  )
+}
+
 async function buildTarget(ctx: BuildContext, target: Target): Promise<void> {
   const started = performance.now()
   const [generator, node] = await Promise.all([
     ctx.runtimes.binary(BLOB_GENERATOR),
     ctx.runtimes.binary(target),
   ])
+  const caches = await makeCodeCaches({
+    target,
+    node,
+    producer: ctx.producer,
+    partsDir: join(dirname(ctx.bundle), 'parts'),
+    parts: ctx.parts,
+    workDir: ctx.workDir,
+  })
   const blob = await makeBlob(target, {
     bundle: ctx.bundle,
     generator,
     workDir: ctx.workDir,
     addon: addonFor(ctx, target),
+    assets: partAssets(ctx, caches),
+    useCodeCache: target.id === BLOB_GENERATOR.id,
   })
   const output = join(ctx.outDir, target.output)
   await makeExecutable(target, node, blob, output)
-  await report(output, started)
+  await report(output, started, 'none' in caches ? `no code cache: ${caches.none}` : 'with code cache')
+}
+
+/** The part files must be exactly the parts the dispatcher routes to. */
+function assertPartsMatchRoutes(parts: readonly string[]): void {
+  const expected = [...SEPARATE_PARTS, ALL_PART].sort()
+  if (JSON.stringify([...parts].sort()) === JSON.stringify(expected)) return
+  throw new BuildError(
+    `relays/relaykit/parts/ holds ${parts.join(', ')}, but route.ts routes to ${expected.join(', ')}: ` +
+      'add or remove the part file, or change SEPARATE_PARTS.',
+  )
+}
+
+/** The own keys of the builtins the parts load lazily, as the target Node version has them. */
+async function builtinKeys(generator: string): Promise<BuiltinKeys> {
+  const { stdout } = await runTool(generator, ['-e', READ_BUILTIN_KEYS], { env: { PATH: process.env.PATH ?? '' } })
+  return JSON.parse(stdout) as BuiltinKeys
 }
 
 /**
@@ -144,14 +189,16 @@ export async function buildExecutables(options: BuildOptions = {}): Promise<void
   // Hash every shipped triplet, not only the selected ones: the bundle stays
   // the same whatever RELAYKIT_TARGETS selects.
   const addons = koffiAddons(root, [...TARGETS.values()].map((t) => t.koffiTriplet))
+  const runtimes = new NodeRuntimes(buildCacheDir())
   await mkdir(outDir, { recursive: true })
-  await bundle({ root, entry: options.entry ?? DEFAULT_ENTRY, outfile: bundlePath, addons })
-  await report(bundlePath, bundleStarted)
+  const parts = await bundle({ root, outfile: bundlePath, addons, builtinKeys: await builtinKeys(await runtimes.binary(BLOB_GENERATOR)) })
+  assertPartsMatchRoutes(parts)
+  await report(bundlePath, bundleStarted, `and ${parts.length} parts`)
 
   const workDir = await mkdtemp(join(tmpdir(), 'relaykit-sea-'))
   try {
-    const runtimes = new NodeRuntimes(buildCacheDir())
-    const ctx: BuildContext = { bundle: bundlePath, outDir, workDir, runtimes, addons }
+    const producer = await writeProducer(root, workDir)
+    const ctx: BuildContext = { bundle: bundlePath, parts, producer, outDir, workDir, runtimes, addons }
     // postject is single-threaded and holds a whole executable in memory:
     // more injections than cores only compete for them.
     const targets = options.targets ?? [...TARGETS.values()]

@@ -1,54 +1,88 @@
 /**
- * Bundles relaykit into the one CommonJS file a Node SEA runs as its main
- * script. A SEA's main script cannot import files or packages at run time, so
- * everything, koffi's JavaScript included, must be inside it.
+ * Bundles relaykit into the CommonJS files a Node SEA runs: the dispatcher
+ * (the SEA's main script, relays/relaykit/sea-main.ts) and one file per part
+ * (relays/relaykit/parts/*.ts, carried as SEA assets and compiled only when
+ * a command line needs them; see relays/relaykit/route.ts). Code inside a
+ * SEA cannot import files or packages at run time, so everything a part
+ * uses, koffi's JavaScript included, must be inside it.
  */
-import { build } from 'esbuild'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { build, type BuildOptions, type Plugin } from 'esbuild'
 import { koffiSeaPlugin, type KoffiAddon } from './koffi-sea-plugin.js'
+import { type BuiltinKeys, lazyBuiltinsPlugin } from './lazy-builtins-plugin.js'
 import { BuildError } from './run-tool.js'
+
+/** The dispatcher's entry, relative to the project root. */
+export const MAIN_ENTRY = 'relays/relaykit/sea-main.ts'
+/** The folder holding one entry per part, relative to the project root. */
+export const PARTS_DIR = 'relays/relaykit/parts'
 
 /** What {@link bundle} needs to know. */
 export interface BundleOptions {
   /** Project root: esbuild's working directory, so the bundle's path comments are relative. */
   readonly root: string
-  /** Entry point, relative to root or absolute. */
-  readonly entry: string
-  /** Output file, absolute. */
+  /** Output file of the dispatcher, absolute; the parts go to `parts/<name>.js` beside it. */
   readonly outfile: string
   /** koffi addons that some executable embeds, by triplet. */
   readonly addons: ReadonlyMap<string, KoffiAddon>
+  /** Own keys of the builtins the parts load lazily, read from the target Node. */
+  readonly builtinKeys: BuiltinKeys
+}
+
+/** The part names: one per file in {@link PARTS_DIR}. */
+export function partNames(root: string): string[] {
+  return readdirSync(join(root, PARTS_DIR))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -'.ts'.length))
+    .sort()
+}
+
+const COMMON: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'cjs',
+  // Unminified: a stack trace from a user's machine should point at readable code.
+  minify: false,
+  charset: 'utf8',
+  legalComments: 'inline',
+  logLevel: 'warning',
+  logOverride: {
+    // koffi's fallback search uses eval("require"); it never runs in a SEA,
+    // where the plugin supplies the addon.
+    'direct-eval': 'silent',
+  },
+}
+
+async function run(what: string, options: BuildOptions, plugins: Plugin[]): Promise<void> {
+  await build({ ...COMMON, ...options, plugins }).catch((err: unknown) => {
+    // esbuild has already printed each error with its source location.
+    throw new BuildError(`esbuild could not bundle ${what}: ${(err as Error).message}`)
+  })
 }
 
 /**
- * Writes the bundle.
+ * Writes the dispatcher and the parts; returns the part names.
  *
  * @throws BuildError when esbuild fails (it prints the details itself) or the
  *   koffi plugin did not find what it must replace.
  */
-export async function bundle(options: BundleOptions): Promise<void> {
-  const koffi = koffiSeaPlugin(options.root, options.addons)
-  await build({
-    absWorkingDir: options.root,
-    entryPoints: [options.entry],
-    outfile: options.outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'cjs',
-    // Unminified: a stack trace from a user's machine should point at readable code.
-    minify: false,
-    charset: 'utf8',
-    legalComments: 'inline',
-    logLevel: 'warning',
-    logOverride: {
-      // koffi's fallback search uses eval("require"); it never runs in a SEA,
-      // where the plugin supplies the addon.
-      'direct-eval': 'silent',
+export async function bundle(options: BundleOptions): Promise<string[]> {
+  const { root, outfile } = options
+  await run(MAIN_ENTRY, { absWorkingDir: root, entryPoints: [MAIN_ENTRY], outfile }, [])
+  const parts = partNames(root)
+  const koffi = koffiSeaPlugin(root, options.addons)
+  await run(
+    PARTS_DIR,
+    {
+      absWorkingDir: root,
+      entryPoints: Object.fromEntries(parts.map((p) => [p, `${PARTS_DIR}/${p}.ts`])),
+      outdir: join(outfile, '..', 'parts'),
+      outExtension: { '.js': '.cjs' },
     },
-    plugins: [koffi.plugin],
-  }).catch((err: unknown) => {
-    // esbuild has already printed each error with its source location.
-    throw new BuildError(`esbuild could not bundle ${options.entry}: ${(err as Error).message}`)
-  })
+    [koffi.plugin, lazyBuiltinsPlugin(options.builtinKeys)],
+  )
   koffi.assertAllReplaced()
+  return parts
 }

@@ -22,7 +22,9 @@ import { koffiLoaded } from './win32/koffi.js'
  * exit code it earned, everything having been flushed already.
  */
 export async function runStandalone(main: RelayMain, argv: readonly string[]): Promise<never> {
-  const io = { ...openStdio(), env: process.env }
+  const stdio = openStdio()
+  // Not a spread: that would open stdin, which a relay opens only if it reads it.
+  const io = Object.assign(stdio, { env: process.env })
   let code: number
   try {
     code = await main(argv, io)
@@ -31,7 +33,7 @@ export async function runStandalone(main: RelayMain, argv: readonly string[]): P
     code = ExitCode.ERROR
   }
   await endWritable(io.stdout)
-  if (process.platform === 'win32' && (!io.stdin.readableEnded || koffiLoaded())) {
+  if (process.platform === 'win32' && ((stdio.stdinOpened() && !io.stdin.readableEnded) || koffiLoaded())) {
     const { terminateSelf } = await import('./win32/process.js')
     await terminateSelf(code).catch(() => process.exit(code))
   }

@@ -20,15 +20,26 @@ import tty from 'node:tty'
  *   wrapper over fd 1 closes (pipe) or shuts down (socket) on `end()`.
  */
 export interface Stdio {
-  stdin: Readable
+  /** Opened on first use: `--help`, `--version` and usage errors never pay for it. */
+  readonly stdin: Readable
   stdout: Writable
   /** Synchronous, so a message written just before exit is never lost. */
   stderr: Writable
+  /** Whether anything has used {@link Stdio.stdin} yet. */
+  stdinOpened(): boolean
 }
 
 /** Open fd 0, 1 and 2 for relaying. */
 export function openStdio(platform: NodeJS.Platform = process.platform): Stdio {
-  const stdio = { stdin: openStdin(platform), stdout: openStdout(platform), stderr: syncWriter(2) }
+  let stdin: Readable | undefined
+  const stdio: Stdio = {
+    get stdin() {
+      return (stdin ??= openStdin(platform))
+    },
+    stdout: openStdout(platform),
+    stderr: syncWriter(2),
+    stdinOpened: () => stdin !== undefined,
+  }
   if (platform === 'win32') replaceThrowingGetters(stdio)
   return stdio
 }
@@ -67,7 +78,9 @@ function kindOf(fd: number): 'stream' | 'tty' | 'file' {
   try {
     const st = fs.fstatSync(fd)
     if (st.isSocket() || st.isFIFO()) return 'stream'
-    if (tty.isatty(fd)) return 'tty'
+    // Only a character device can be a terminal; asking tty about a file or
+    // /dev/null would load the tty module for nothing.
+    if (st.isCharacterDevice() && tty.isatty(fd)) return 'tty'
     return 'file'
   } catch {
     return 'file'

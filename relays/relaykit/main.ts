@@ -1,4 +1,3 @@
-import path from 'node:path'
 import { ExitCode, exitCodeTable } from '../../shared/exit-codes.js'
 import type { RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
@@ -6,17 +5,13 @@ import { VERSION } from '../../shared/version.js'
 import { allRelays, findRelay } from '../index.js'
 import { linkRelays } from './link.js'
 
+export { invokedName } from './invoked-name.js'
+
 /**
  * The `relaykit` executable: one Node runtime, every relay. It runs the
  * relay named by the file it was started as (`npiperelay.exe`, a hard link
  * made by `relaykit link`), or by its first argument.
  */
-
-/** The name the program was started under, without directory or extension. */
-export function invokedName(argv: readonly string[], execPath: string, isSea: boolean): string {
-  const file = isSea ? execPath : (argv[1] ?? 'relaykit')
-  return path.basename(file.replace(/\\/g, '/'))
-}
 
 export function helpText(): string {
   const width = Math.max(...allRelays().map((r) => r.name.length))

@@ -5,6 +5,7 @@ import type { Log } from '../../log.js'
 import { connectPipe } from '../named-pipe/client.js'
 import { RelayError, errorCode } from '../../relay-error.js'
 import { discoverPageantPipeName } from './pipe-name.js'
+import { type RememberHost, recallPipeName, rememberPipeName, windowsRememberHost } from './remembered-pipe-name.js'
 import { pageantWindow, queryByCopyData } from './wm-copydata.js'
 
 /** Which of Pageant's two doors to use. */
@@ -17,6 +18,10 @@ export interface PageantTransportOptions {
   pipeName?: string
   timeoutMs: number
   log: Log
+  /** Where the discovered pipe name is remembered; default: the user's, from the environment. */
+  remember?: RememberHost
+  /** Computes the pipe name; default: as Pageant does (pipe-name.ts). */
+  discover?: () => Promise<string>
 }
 
 /**
@@ -24,11 +29,20 @@ export interface PageantTransportOptions {
  * its named pipe first (Pageant 0.75+), WM_COPYDATA when there is no pipe
  * (older Pageant, KeeAgent and other Pageant emulators). Checked again on
  * every request, so a Pageant started or restarted mid-session is found.
+ *
+ * The pipe name is taken from the last start when it still holds
+ * (remembered-pipe-name.ts): then koffi is not loaded at all. A remembered
+ * name whose pipe is missing is computed again, once, before the pipe counts
+ * as missing.
  */
 export class PageantTransport {
   #options: PageantTransportOptions
   #pipeName: Promise<string> | undefined
   #pipe: AgentStreamClient | undefined
+  /** The current name came from the remembered file, not from computing it. */
+  #recalled = false
+  /** What the file held at start, so an unchanged name is not written again. */
+  #recalledName: string | undefined
 
   constructor(options: PageantTransportOptions) {
     this.#options = options
@@ -38,7 +52,7 @@ export class PageantTransport {
     const { mode, log } = this.#options
     if (mode !== 'wmcopydata') {
       try {
-        return await (await this.#pipeClient()).query(request)
+        return await this.#queryPipe(request)
       } catch (err) {
         if (!pipeMissing(err)) throw err
         if (this.#options.pipeName) {
@@ -68,11 +82,46 @@ export class PageantTransport {
     this.#pipe?.close()
   }
 
+  async #queryPipe(request: AgentFrame): Promise<AgentFrame> {
+    try {
+      return await (await this.#pipeClient()).query(request)
+    } catch (err) {
+      if (!this.#recalled || !pipeMissing(err)) throw err
+      this.#options.log.debug('the remembered Pageant pipe is gone; computing its name again')
+      this.#pipe?.close()
+      this.#pipe = undefined
+      this.#pipeName = this.#discover()
+      return await (await this.#pipeClient()).query(request)
+    }
+  }
+
+  #remember(): RememberHost {
+    return (this.#options.remember ??= windowsRememberHost(process.env))
+  }
+
+  /** Computes the name and remembers it for the next start. */
+  async #discover(): Promise<string> {
+    this.#recalled = false
+    const name = await (this.#options.discover ?? discoverPageantPipeName)()
+    const failed = name === this.#recalledName ? undefined : await rememberPipeName(this.#remember(), name)
+    if (failed) this.#options.log.debug(`cannot remember the Pageant pipe name: ${failed.message}`)
+    return name
+  }
+
+  #firstName(): Promise<string> {
+    if (this.#options.pipeName) return Promise.resolve(this.#options.pipeName)
+    const recalled = recallPipeName(this.#remember())
+    if (!recalled) return this.#discover()
+    this.#recalled = true
+    this.#recalledName = recalled
+    return Promise.resolve(recalled)
+  }
+
   async #pipeClient(): Promise<AgentStreamClient> {
     if (this.#pipe) return this.#pipe
-    this.#pipeName ??= this.#options.pipeName ? Promise.resolve(this.#options.pipeName) : discoverPageantPipeName()
+    this.#pipeName ??= this.#firstName()
     const name = await this.#pipeName
-    this.#options.log.debug(`Pageant pipe: ${name}`)
+    this.#options.log.debug(`Pageant pipe${this.#recalled ? ' (remembered)' : ''}: ${name}`)
     this.#pipe = new AgentStreamClient(() => connectPipe(name), { timeoutMs: this.#options.timeoutMs })
     return this.#pipe
   }

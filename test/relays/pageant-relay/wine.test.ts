@@ -4,6 +4,7 @@
  * OpenSSH through socat as in the WSL2 recipe.
  */
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { AGENT_FAILURE_FRAME, AgentMessage, FrameParser, encodeFrame } from '../../../shared/agent/frames.js'
@@ -17,6 +18,10 @@ import { startWineRelay, wineSocat } from '../../fixtures/wine-relay.js'
 import { ensureWineServer, holdPageantAbsent, requireLab, startPageant } from '../../../lab/winlab.js'
 
 const identities = encodeFrame(AgentMessage.SSH_AGENTC_REQUEST_IDENTITIES)
+
+/** Where pageant-relay.exe under Wine remembers Pageant's pipe name: %LOCALAPPDATA%\relaykit, seen from Linux. */
+const rememberedFile = (prefix: string) =>
+  path.join(prefix, 'drive_c', 'users', os.userInfo().username, 'AppData', 'Local', 'relaykit', 'pageant-pipe.json')
 const PAGEANT_WAIT = { timeoutMs: 600_000 }
 const OPENSSH_THROUGH_SOCAT = needs(t, [...SSHD_TOOLS, 'ssh-add', 'socat'])
 
@@ -31,7 +36,9 @@ if (lab) {
     t.teardown(() => pageant.stop())
     const fp = (await run('ssh-keygen', ['-l', '-f', path.join(lab.keysDir, 'id_ed25519.pub')])).stdout.split(' ')[1] as string
 
-    t.test('the computed pipe name is the one Pageant writes with --openssh-config', async (t) => {
+    t.test('the computed pipe name is the one Pageant writes with --openssh-config; it is remembered, privately', async (t) => {
+      const remembered = rememberedFile(lab.prefix)
+      fs.rmSync(remembered, { force: true })
       const r = startWineRelay(t, lab, ['pageant-relay', '-v', '--transport', 'pipe'])
       r.child.stdin?.end(identities)
       const { code, stdout, stderr } = await r.done
@@ -39,6 +46,30 @@ if (lab) {
       t.equal(stdout[4], AgentMessage.SSH_AGENT_IDENTITIES_ANSWER)
       const computed = /Pageant pipe: (\S+)/.exec(stderr)?.[1]
       t.equal(computed, pageant.pipeName)
+      t.equal(JSON.parse(fs.readFileSync(remembered, 'utf8')).name, pageant.pipeName, 'remembered for the next start')
+      // Wine derives the Unix mode from the DACL the file was created with:
+      // one Node's fs made would be readable by others (0644).
+      t.equal(fs.statSync(remembered).mode & 0o007, 0, 'created with no access for others')
+
+      const next = startWineRelay(t, lab, ['pageant-relay', '-v', '--transport', 'pipe'])
+      next.child.stdin?.end(identities)
+      const n = await next.done
+      t.equal(n.stdout[4], AgentMessage.SSH_AGENT_IDENTITIES_ANSWER, n.stderr)
+      t.match(n.stderr, /Pageant pipe \(remembered\): /, 'the next start uses the remembered name')
+    })
+
+    t.test('a remembered name that is wrong is computed again and replaced', async (t) => {
+      const remembered = rememberedFile(lab.prefix)
+      const value = JSON.parse(fs.readFileSync(remembered, 'utf8'))
+      const wrong = pageant.pipeName.replace(/[0-9a-f]{64}$/, '0'.repeat(64))
+      fs.writeFileSync(remembered, JSON.stringify({ ...value, name: wrong }))
+      const r = startWineRelay(t, lab, ['pageant-relay', '-v', '--transport', 'pipe'])
+      r.child.stdin?.end(identities)
+      const { code, stdout, stderr } = await r.done
+      t.equal(code, 0, stderr)
+      t.equal(stdout[4], AgentMessage.SSH_AGENT_IDENTITIES_ANSWER)
+      t.match(stderr, /remembered Pageant pipe is gone; computing its name again/)
+      t.equal(JSON.parse(fs.readFileSync(remembered, 'utf8')).name, pageant.pipeName, 'the right name remembered again')
     })
 
     t.test('--transport auto with no pipe to find falls back to WM_COPYDATA', async (t) => {

@@ -1,0 +1,79 @@
+/**
+ * V8 code caches for the parts of each executable.
+ *
+ * A code cache is valid only for the V8 build, platform and flags that made
+ * it, so each target's cache is made by that target's own Node: linux-x64
+ * runs here natively, win-x64 runs under Wine when the Windows lab is
+ * provisioned (lab/provision.sh). The arm64 targets cannot run here; they
+ * carry no cache and compile their part on every start, and the build says
+ * so.
+ *
+ * The producer runs with V8's `--predictable`: without it the cache's bytes
+ * differ from run to run (and so would the executables), and a cache made
+ * with it is still taken by a Node started without it (the flag does not
+ * enter the hash V8 checks; build/parts.test.ts sees it taken).
+ */
+/** V8 flags of every run that makes a code cache. */
+export const CACHE_FLAGS = ['--predictable'] as const
+
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { build } from 'esbuild'
+import { labStatus, runWine, winPath, ensureWineServer } from '../lab/winlab.js'
+import { BuildError, runTool } from './run-tool.js'
+import type { Target } from './targets.js'
+
+/** Writes the producer script (bundled with the part wrapper it must share) into `workDir`. */
+export async function writeProducer(root: string, workDir: string): Promise<string> {
+  const outfile = join(workDir, 'produce-code-cache.cjs')
+  await build({
+    absWorkingDir: root,
+    entryPoints: ['build/produce-code-cache.ts'],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    logLevel: 'warning',
+  }).catch((err: unknown) => {
+    throw new BuildError(`esbuild could not bundle the code cache producer: ${(err as Error).message}`)
+  })
+  return outfile
+}
+
+/** What {@link makeCodeCaches} needs. */
+export interface CodeCacheJob {
+  readonly target: Target
+  /** The target's pristine Node binary (from the runtime cache). */
+  readonly node: string
+  readonly producer: string
+  readonly partsDir: string
+  readonly parts: readonly string[]
+  readonly workDir: string
+}
+
+/** The outcome: a folder of `<part>.cache` files, or why this target has none. */
+export type CodeCaches = { readonly dir: string } | { readonly none: string }
+
+/** Makes the target's code caches where its Node can run here. */
+export async function makeCodeCaches(job: CodeCacheJob): Promise<CodeCaches> {
+  const { target } = job
+  const dir = join(job.workDir, `${target.id}.caches`)
+  if (target.id === 'linux-x64') {
+    await mkdir(dir, { recursive: true })
+    await runTool(job.node, [...CACHE_FLAGS, job.producer, job.partsDir, dir, ...job.parts], {
+      env: { PATH: process.env.PATH ?? '' },
+      hint: `Making the V8 code cache for ${target.id} failed.`,
+    })
+    return { dir }
+  }
+  if (target.id !== 'win-x64') return { none: `no ${target.id} machine to run its Node on` }
+  const lab = labStatus()
+  if (!lab.ready) return { none: `no Wine lab (${lab.reason})` }
+  await mkdir(dir, { recursive: true })
+  ensureWineServer(lab.env)
+  const args = [...CACHE_FLAGS, winPath(job.producer), winPath(job.partsDir), winPath(dir), ...job.parts]
+  const r = await runWine(lab.env, job.node, args, { timeoutMs: 120_000 })
+  if (r.code !== 0) throw new BuildError(`Making the V8 code cache for win-x64 under Wine failed (exit ${r.code}):\n${r.stderr}`)
+  return { dir }
+}

@@ -1,0 +1,34 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { type CompiledPart, compilePart, requireBuiltin, requireNextTo } from './part-script.js'
+
+/**
+ * Where the parts of the standalone executable come from: its SEA assets
+ * (`parts/<name>.js`, and `parts/<name>.cache` where the build made V8's code
+ * cache for the target), or, run as `node dist/relaykit.cjs`, the files the
+ * build wrote next to it (`dist/parts/<name>.cjs`, no cache).
+ */
+
+type Sea = typeof import('node:sea')
+
+/** The asset key of a part's source. */
+export const partAsset = (name: string): string => `parts/${name}.js`
+/** The asset key of a part's code cache. */
+export const cacheAsset = (name: string): string => `parts/${name}.cache`
+
+function cacheOf(sea: Sea, name: string): Uint8Array | undefined {
+  try {
+    return new Uint8Array(sea.getAsset(cacheAsset(name)))
+  } catch (err) {
+    // Targets the build could not make a cache for carry none.
+    if ((err as { code?: string }).code === 'ERR_SINGLE_EXECUTABLE_APPLICATION_ASSET_NOT_FOUND') return undefined
+    throw err
+  }
+}
+
+/** Loads part `name`; `sea` is node:sea inside the executable, undefined under plain node. */
+export function loadPart(name: string, sea: Sea | undefined, mainScript: string): CompiledPart {
+  if (sea) return compilePart(name, sea.getAsset(partAsset(name), 'utf8'), requireBuiltin, cacheOf(sea, name))
+  const file = path.join(path.dirname(mainScript), 'parts', `${name}.cjs`)
+  return compilePart(name, fs.readFileSync(file, 'utf8'), requireNextTo(file))
+}

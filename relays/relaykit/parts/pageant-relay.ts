@@ -1,0 +1,4 @@
+import { pageantRelay } from '../../pageant-relay/main.js'
+import { standalonePart } from '../standalone-part.js'
+
+export const run = standalonePart(pageantRelay)
