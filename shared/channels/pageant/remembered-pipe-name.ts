@@ -5,9 +5,9 @@ import path from 'node:path'
 /**
  * Pageant's pipe name, remembered between starts of pageant-relay.
  *
- * Computing the name (pipe-name.ts) needs koffi and two Win32 calls: about
- * 60 ms of every pageant-relay start under Wine, where the whole relay
- * otherwise costs what npiperelay costs. The name only changes when the
+ * Computing the name (pipe-name.ts) takes two Win32 calls (CryptProtectMemory
+ * among them) on every pageant-relay start, on top of what npiperelay costs
+ * (both load koffi to check the pipe's owner). The name only changes when the
  * user or the boot (CryptProtectMemory's key) changes, so the relay keeps
  * it in `%LOCALAPPDATA%\relaykit\pageant-pipe.json` with the user and the
  * boot it was computed for, and uses it while all three still match and the

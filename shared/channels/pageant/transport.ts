@@ -31,7 +31,7 @@ export interface PageantTransportOptions {
  * every request, so a Pageant started or restarted mid-session is found.
  *
  * The pipe name is taken from the last start when it still holds
- * (remembered-pipe-name.ts): then koffi is not loaded at all. A remembered
+ * (remembered-pipe-name.ts): then it is not computed again. A remembered
  * name whose pipe is missing is computed again, once, before the pipe counts
  * as missing.
  */
