@@ -13,8 +13,8 @@
 /** Relays that have a part of their own: `parts/<name>.ts`. */
 export const SEPARATE_PARTS = ['uds-relay', 'npiperelay', 'pageant-relay', 'doctor'] as const
 
-/** Relays that run from the part `all` (they start other relays in-process). */
-export const RELAYS_IN_ALL = ['relay-listen', 'mux'] as const
+/** Relays that run from the part `all`: they start other relays in-process, or are rarely run (setup). */
+export const RELAYS_IN_ALL = ['relay-listen', 'mux', 'setup'] as const
 
 /** The part holding every relay, help, link and the usage errors. */
 export const ALL_PART = 'all'
