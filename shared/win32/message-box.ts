@@ -1,5 +1,5 @@
 import { koffi } from './koffi.js'
-import { findWindow } from './window-messages.js'
+import { findWindow, postMessage } from './window-messages.js'
 
 /**
  * A yes/no question on the Windows desktop, for confirming a signature
@@ -39,7 +39,6 @@ async function bind() {
     MessageBoxTimeoutW: user32.func(
       'int __stdcall MessageBoxTimeoutW(void *hWnd, const char16_t *lpText, const char16_t *lpCaption, uint32_t uType, uint16_t wLanguageId, uint32_t dwMilliseconds)',
     ),
-    PostMessageW: user32.func('int __stdcall PostMessageW(void *hWnd, uint32_t Msg, uintptr_t wParam, intptr_t lParam)'),
   }
 }
 
@@ -53,7 +52,7 @@ export async function askYesNo(caption: string, text: string, timeoutMs: number)
     let timedOut = false
     const timer = setTimeout(() => {
       timedOut = true
-      void findWindow(DIALOG_CLASS, title).then((box) => box && w.PostMessageW(box, WM_COMMAND, IDNO, 0))
+      void findWindow(DIALOG_CLASS, title).then((box) => box && postMessage(box, WM_COMMAND, IDNO, 0))
     }, timeoutMs)
     w.MessageBoxTimeoutW.async(null, text, title, style, 0, timeoutMs, (err: unknown, button: number) => {
       clearTimeout(timer)

@@ -72,6 +72,7 @@ async function bindPosting() {
   const ffi = await koffi()
   const user32 = ffi.load('user32.dll')
   return {
+    ffi,
     PostMessageW: user32.func('int __stdcall PostMessageW(intptr_t hWnd, uint32_t Msg, uintptr_t wParam, intptr_t lParam)'),
     GetWindowThreadProcessId: user32.func('uint32_t __stdcall GetWindowThreadProcessId(void *hWnd, _Out_ uint32_t *lpdwProcessId)'),
   }
@@ -79,10 +80,17 @@ async function bindPosting() {
 
 const WM_CLOSE = 0x0010
 
-/** Ask the window `hwnd` (an address) to close, without waiting for it. */
-export async function postClose(hwnd: number): Promise<boolean> {
+/** Post `msg` to the window `hwnd` (an address, or a window as {@link findWindow} gives it), without waiting. */
+export async function postMessage(hwnd: unknown, msg: number, wParam: number, lParam: number): Promise<boolean> {
   posting ??= bindPosting()
-  return ((await posting).PostMessageW(hwnd, WM_CLOSE, 0, 0) as number) !== 0
+  const w = await posting
+  const address = typeof hwnd === 'number' ? hwnd : Number(w.ffi.address(hwnd))
+  return (w.PostMessageW(address, msg, wParam, lParam) as number) !== 0
+}
+
+/** Ask the window `hwnd` (an address) to close, without waiting for it. */
+export function postClose(hwnd: number): Promise<boolean> {
+  return postMessage(hwnd, WM_CLOSE, 0, 0)
 }
 
 /** The id of the process that owns the window `hwnd` (as {@link findWindow} gives it), or 0. */
