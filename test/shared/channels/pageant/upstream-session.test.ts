@@ -73,7 +73,7 @@ t.test('no answer in time: the request fails, its connection is dropped, a late 
 })
 
 t.test('malformed, oversized or unasked answers fail the request and drop the connection', async (t) => {
-  let answer = Buffer.from([0, 0, 0, 0])
+  let answer: Buffer = Buffer.from([0, 0, 0, 0])
   const { s, connections } = session((c) => c.write(answer), 64)
   await t.rejects(s.ask(REQUEST, 1000), /not a message/)
   answer = encodeFrame(12, Buffer.alloc(100))
