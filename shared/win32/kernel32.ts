@@ -108,6 +108,7 @@ async function bind() {
     CreateIoCompletionPort: k32.func(
       'intptr_t __stdcall CreateIoCompletionPort(intptr_t FileHandle, intptr_t ExistingCompletionPort, uintptr_t CompletionKey, uint32_t NumberOfConcurrentThreads)',
     ),
+    SetFileCompletionNotificationModes: k32.func('int __stdcall SetFileCompletionNotificationModes(intptr_t FileHandle, uint8_t Flags)'),
     GetQueuedCompletionStatusEx: k32.func(
       'int __stdcall GetQueuedCompletionStatusEx(intptr_t CompletionPort, uintptr_t lpCompletionPortEntries, uint32_t ulCount, uintptr_t ulNumEntriesRemoved, uint32_t dwMilliseconds, int fAlertable)',
     ),

@@ -367,7 +367,7 @@ class Listener implements PipeServer {
     }
     let memory: unknown
     try {
-      this.#port.associate(handle)
+      this.#port.associate(handle, { skipOnSuccess: true })
       memory = w.LocalAlloc(LPTR, BLOCK_SIZE)
       if (!memory) throw lastError(w, 'LocalAlloc')
     } catch (e) {

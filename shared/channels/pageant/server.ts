@@ -9,7 +9,7 @@ import { RelayError, messageOf } from '../../relay-error.js'
 import { namedPipeListener } from '../named-pipe/server.js'
 import { answerMapping } from './mapping-request.js'
 import { discoverPageantPipeName } from './pipe-name.js'
-import { requestConnection } from './request-connection.js'
+import { UpstreamSession } from './upstream-session.js'
 
 /**
  * relay-listen as Pageant (`--pageant`): relaykit answers where PuTTY-family
@@ -21,9 +21,9 @@ import { requestConnection } from './request-connection.js'
  * - Pageant's window (class and title "Pageant") answering WM_COPYDATA: the
  *   window and its message loop live on their own thread
  *   (win32/pageant-window.ts); each request is checked as Pageant checks it
- *   (mapping-request.ts) and becomes a connection of its own
- *   (request-connection.ts), so RELAY runs in-process, spawned or over
- *   --mux exactly as for a pipe client.
+ *   (mapping-request.ts) and passed on over one connection kept for
+ *   successive requests (upstream-session.ts), so RELAY runs in-process,
+ *   spawned or over --mux exactly as for a pipe client.
  *
  * A request RELAY cannot answer within the timeout, or at all, gets
  * SSH_AGENT_FAILURE. If a window "Pageant" exists already, or another
@@ -98,7 +98,8 @@ async function serveWindow(onConnection: (connection: Duplex) => void, { timeout
     import('../../win32/security.js'),
   ])
   const owners = Promise.all([currentUserSid(), tokenDefaultOwnerSid()])
-  const peer = { open: openSharedMemory, trustedOwners: () => owners, ask: (request: AgentFrame) => ask(request, onConnection, timeoutMs, log) }
+  const session = new UpstreamSession(onConnection, AGENT_MAX_LEN)
+  const peer = { open: openSharedMemory, trustedOwners: () => owners, ask: (request: AgentFrame) => ask(request, session, timeoutMs, log) }
   const window = await openPageantWindow({
     className: 'Pageant',
     title: 'Pageant',
@@ -114,27 +115,24 @@ async function serveWindow(onConnection: (connection: Duplex) => void, { timeout
   }).catch((err: unknown) => {
     throw new RelayError(`cannot create the Pageant window: ${messageOf(err)}`)
   })
-  return { alreadyServed: false, close: () => window.close() }
+  return {
+    alreadyServed: false,
+    async close() {
+      await window.close()
+      session.close()
+    },
+  }
 }
 
-/** One request through RELAY on a connection of its own; SSH_AGENT_FAILURE when it gives no answer in time. */
-async function ask(request: AgentFrame, onConnection: (connection: Duplex) => void, timeoutMs: number, log: Log): Promise<AgentFrame> {
-  const { connection, answer } = requestConnection(request, AGENT_MAX_LEN)
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-  })
-  onConnection(connection)
+/** One request through RELAY; SSH_AGENT_FAILURE when it gives no answer in time. */
+async function ask(request: AgentFrame, session: UpstreamSession, timeoutMs: number, log: Log): Promise<AgentFrame> {
   try {
-    const frame = await Promise.race([answer, timeout])
+    const frame = await session.ask(request, timeoutMs)
     log.debug(`WM_COPYDATA ${messageName(request.type)} (${request.length} bytes) → ${messageName(frame.type)} (${frame.length} bytes)`)
     return frame
   } catch (err) {
     log.error(`WM_COPYDATA ${messageName(request.type)}: ${messageOf(err)}; answered SSH_AGENT_FAILURE`)
-    connection.destroy()
     return AGENT_FAILURE
-  } finally {
-    clearTimeout(timer)
   }
 }
 
