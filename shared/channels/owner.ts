@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import { ExitCode } from '../exit-codes.js'
 import { RelayError } from '../relay-error.js'
+import { recentAnswers } from './recent-answers.js'
 
 /**
  * Who owns what a listener finds already at its address. "Already served"
@@ -83,10 +84,11 @@ export async function foreignPortOwner(port: number): Promise<string | undefined
   return uid === undefined ? undefined : describeUid(uid)
 }
 
-async function foreignWindowsPortOwner(port: number): Promise<string | undefined> {
+/** Connections made within a second share one look at the port (recent-answers.ts says why). */
+const foreignWindowsPortOwner = recentAnswers(1000, async (port: number): Promise<string | undefined> => {
   const [{ tcpListeners }, { currentUserSid, processUserSid }] = await Promise.all([import('../win32/tcp-listeners.js'), import('../win32/security.js')])
   return foreignListener(port, await tcpListeners(), processUserSid, await currentUserSid())
-}
+})
 
 /**
  * Of `listeners` (GetExtendedTcpTable's rows), the first one on `port` that
