@@ -2,20 +2,72 @@
  * The one door to koffi. Everything Win32 goes through the modules in this
  * folder, and they load koffi through here, lazily, so relays that never
  * touch Win32 (and every relay on Linux) do not pay for loading it.
+ *
+ * In a relaykit single executable on Windows, koffi's own native module was
+ * just loaded from the per-user cache (build/sea-native-koffi.cts), whose
+ * ACLs could not be read without it. So the first koffi() checks that cache
+ * before handing koffi to anyone: if others could change it, the process
+ * stops there with exit code 4 (REFUSED) and no Win32 work has been done. A
+ * library swapped in that race has been loaded once already; the refusal
+ * stops every later start, it cannot undo that one. The check itself
+ * (koffi-cache-check.ts) needs the Win32 modules, which need this one, so
+ * it is handed in by the process's entry ({@link checkKoffiCacheWith});
+ * without one, a cache is refused rather than used unchecked.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type * as Koffi from 'koffi'
+import { ExitCode } from '../exit-codes.js'
+import { RelayError } from '../relay-error.js'
 
 export type KoffiModule = typeof Koffi
 
+/** Set by the SEA loader on Windows: base, relaykit, native, <sha256>, koffi.node. */
+const KOFFI_CACHE_PATHS = Symbol.for('relaykit.koffiCachePaths')
+
+/** Checks the cache paths; throws (a RelayError to refuse) when they may not be used. */
+export type KoffiCacheCheck = (paths: readonly string[]) => Promise<void>
+
+let cacheCheck: KoffiCacheCheck | undefined
+let bare: Promise<KoffiModule> | undefined
 let loaded: Promise<KoffiModule> | undefined
 
-/** koffi, loaded on first use. */
+/** Marks the check's own calls: the bindings it uses come through this door too. */
+const checking = new AsyncLocalStorage<true>()
+
+/** Sets the check the first koffi() runs on the native-module cache (before that call). */
+export function checkKoffiCacheWith(check: KoffiCacheCheck): void {
+  cacheCheck = check
+}
+
+/** koffi, loaded on first use (and its cache checked, in a single executable on Windows). */
 export function koffi(): Promise<KoffiModule> {
-  if (!loaded) loaded = import('koffi').then((m) => m.default as KoffiModule)
+  bare ??= import('koffi').then((m) => m.default as KoffiModule)
+  if (checking.getStore() === true) return bare
+  loaded ??= bare.then(async (m) => {
+    const paths = (globalThis as Record<symbol, unknown>)[KOFFI_CACHE_PATHS]
+    if (Array.isArray(paths)) await checking.run(true, () => checkOrExit(paths as string[]))
+    return m
+  })
   return loaded
+}
+
+/**
+ * Exits the process on a refusal rather than rejecting: callers such as
+ * doctor's rows catch errors and carry on, and nothing may go on using a
+ * library that someone else could have put there.
+ */
+async function checkOrExit(paths: string[]): Promise<void> {
+  try {
+    if (!cacheCheck) throw new Error('no check was set for the native koffi module cache')
+    await cacheCheck(paths)
+  } catch (err) {
+    const refused = err instanceof RelayError ? err : undefined
+    process.stderr.write(`relaykit: ${refused ? refused.message : `cannot check the native koffi module cache: ${String(err)}`}\n`)
+    process.exit(refused?.exitCode ?? ExitCode.ERROR)
+  }
 }
 
 /** Whether anything has loaded koffi in this process. */
 export function koffiLoaded(): boolean {
-  return loaded !== undefined
+  return bare !== undefined
 }

@@ -31,6 +31,7 @@ const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 const TOKEN_USER_CLASS = 1
 const TOKEN_OWNER_CLASS = 4
 const SDDL_REVISION_1 = 1
+const SE_FILE_OBJECT = 1
 const SE_KERNEL_OBJECT = 6
 const OWNER_SECURITY_INFORMATION = 0x1
 const GROUP_SECURITY_INFORMATION = 0x2
@@ -65,6 +66,9 @@ async function bind() {
       'int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *SecurityDescriptor, uint32_t RequestedStringSDRevision, uint32_t SecurityInformation, _Out_ void **StringSecurityDescriptor, void *StringSecurityDescriptorLen)',
     ),
     SetKernelObjectSecurity: advapi32.func('int __stdcall SetKernelObjectSecurity(intptr_t Handle, uint32_t SecurityInformation, void *SecurityDescriptor)'),
+    GetNamedSecurityInfoW: advapi32.func(
+      'uint32_t __stdcall GetNamedSecurityInfoW(const char16_t *pObjectName, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
+    ),
     GetSecurityInfo: advapi32.func(
       'uint32_t __stdcall GetSecurityInfo(intptr_t handle, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
     ),
@@ -367,4 +371,39 @@ function rightsMask(rights: string): number {
  */
 export function otherWriters(sddl: string, userSid: string): string[] {
   return grantees(sddl, userSid, (flags, rights) => (!flags.includes('IO') || flags.includes('OI')) && (rightsMask(rights) & WRITE_RIGHTS) !== 0)
+}
+
+/**
+ * The owner and DACL of the file or folder `path`, in SDDL, in one call
+ * (GetNamedSecurityInfo: no handle to open and close), for checks that run
+ * on every start. A link is followed: callers refuse links first.
+ */
+export async function pathOwnerDaclSddl(path: string): Promise<string> {
+  const [a, k] = await bound()
+  const info = OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
+  const descriptor: unknown[] = [null]
+  const status = a.GetNamedSecurityInfoW(path, SE_FILE_OBJECT, info, null, null, null, null, descriptor) as number
+  if (status !== 0) throw new Error(`cannot read the permissions of ${path} (error ${status})`)
+  try {
+    const text: unknown[] = [null]
+    if (!a.ConvertSecurityDescriptorToStringSecurityDescriptorW(descriptor[0], SDDL_REVISION_1, info, text, null)) {
+      throw lastError(k, 'ConvertSecurityDescriptorToStringSecurityDescriptor')
+    }
+    return takeWideString(k, text[0])
+  } finally {
+    k.LocalFree(descriptor[0])
+  }
+}
+
+/**
+ * Whether `sddl`'s DACL needs no {@link restrictFileToUser}: nothing in it
+ * inherited (ID) and nobody granted but `sid` and SYSTEM. What that
+ * function stores passes; so does Wine's reading of a 0700 file, which
+ * Wine derives from the Unix mode (user and SYSTEM, never "protected").
+ */
+export function isUserOnlyDacl(sddl: string, sid: string): boolean {
+  return parseSddl(sddl).aces.every((ace) => {
+    const [kind, flags = '', , , , trustee = ''] = ace.split(';')
+    return kind === 'A' && !flags.includes('ID') && (trustee === sid || trustee === 'SY')
+  })
 }
