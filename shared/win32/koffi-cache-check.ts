@@ -19,7 +19,7 @@
  */
 import { ExitCode } from '../exit-codes.js'
 import { RelayError } from '../relay-error.js'
-import { currentUserSid, isUserOnlyDacl, otherWriters, parseSddl, pathOwnerDaclSddl, restrictFileToUser } from './security.js'
+import { currentUserSid, isUserOnlyDacl, otherWriters, parseSddl, pathOwnerDaclSddl, restrictFileToUser, trusteeName } from './security.js'
 
 /** Owners as SDDL writes them that anyone may trust: SYSTEM, Administrators. */
 const TRUSTED_OWNERS = ['SY', 'BA', 'S-1-5-18', 'S-1-5-32-544']
@@ -48,7 +48,7 @@ export async function checkKoffiCache(paths: readonly string[]): Promise<void> {
 function refuseIfOpen(path: string, sddl: string, sid: string, base: string): void {
   const owner = parseSddl(sddl).owner ?? ''
   const writers = otherWriters(sddl, sid)
-  if (owner !== sid && !TRUSTED_OWNERS.includes(owner)) writers.unshift(`its owner ${owner || '(none)'}`)
+  if (owner !== sid && !TRUSTED_OWNERS.includes(owner)) writers.unshift(`its owner ${owner ? trusteeName(owner) : '(none)'}`)
   if (writers.length === 0) return
   throw new RelayError(
     `refusing to use the native koffi module cache: ${path} may be changed by ${writers.join(', ')}, ` +

@@ -407,3 +407,8 @@ export function isUserOnlyDacl(sddl: string, sid: string): boolean {
     return kind === 'A' && !flags.includes('ID') && (trustee === sid || trustee === 'SY')
   })
 }
+
+/** A trustee as SDDL writes it, by name where it is a well-known group (`WD`: Everyone). */
+export function trusteeName(sid: string): string {
+  return GROUP_NAMES[sid] ?? sid
+}

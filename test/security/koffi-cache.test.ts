@@ -8,7 +8,9 @@
  * prints nothing. Wine derives a folder's DACL from its Unix mode (0777:
  * Everyone may write; 0755: Everyone may read), so the modes here are the
  * ACLs the check reads. Wine sets LOCALAPPDATA itself for a process started
- * from Linux, so it is set through cmd.
+ * from Linux, so it is set through cmd. Wine shows a folder that another
+ * Unix uid owns (nobody; the test runs as root) as owned by the anonymous
+ * SID, so the owner refusal is real here too.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -22,6 +24,7 @@ import { parseSddl } from '../../shared/win32/security.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '../..')
+const NOBODY = 65534
 
 /** `doctor --json` (it loads koffi) with LOCALAPPDATA=`base`. */
 function doctorWithCache(t: Test, lab: LabEnv, base: string) {
@@ -114,5 +117,18 @@ if (lab) {
       fs.chmodSync(open, mode)
     }
     expectRan(t, await doctorWithCache(t, lab, base))
+  })
+
+  const notRoot = process.getuid?.() !== 0 && 'needs root to give a folder to nobody'
+  t.test('a relaykit folder owned by another account, in a private base: refused, naming its owner', { skip: notRoot }, async (t) => {
+    const base = shortTempDir(t)
+    fs.chmodSync(base, 0o700)
+    const relaykit = path.join(base, 'relaykit')
+    fs.mkdirSync(relaykit, { mode: 0o700 })
+    fs.chownSync(relaykit, NOBODY, NOBODY)
+    const r = await doctorWithCache(t, lab, base)
+    t.equal(r.code, ExitCode.REFUSED, `refused with exit 4 (${r.stderr})`)
+    t.match(r.stderr, `${winPath(relaykit)} may be changed by its owner Anonymous`, 'names the folder and its owner (anonymous, as Wine shows nobody)')
+    t.equal(r.stdout, '', 'doctor did nothing: no report')
   })
 }
