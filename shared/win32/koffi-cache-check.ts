@@ -15,11 +15,14 @@
  * The folders and the file relaykit created are then given the protected
  * user-only DACL, so they stop depending on what the base lets inherit.
  * Cost per start: one GetNamedSecurityInfo per path; a DACL already right
- * is not written again.
+ * is not written again. Synchronous, on the koffi module it is handed: it
+ * runs before koffi() resolves for anyone (see security.ts's
+ * cacheCheckSecurity).
  */
 import { ExitCode } from '../exit-codes.js'
 import { RelayError } from '../relay-error.js'
-import { currentUserSid, isUserOnlyDacl, otherWriters, parseSddl, pathOwnerDaclSddl, restrictFileToUser, trusteeName } from './security.js'
+import type { KoffiModule } from './koffi.js'
+import { cacheCheckSecurity, isUserOnlyDacl, otherWriters, parseSddl, trusteeName } from './security.js'
 
 /** Owners as SDDL writes them that anyone may trust: SYSTEM, Administrators. */
 const TRUSTED_OWNERS = ['SY', 'BA', 'S-1-5-18', 'S-1-5-32-544']
@@ -31,17 +34,17 @@ const TRUSTED_OWNERS = ['SY', 'BA', 'S-1-5-18', 'S-1-5-32-544']
  *
  * @throws RelayError (exit code REFUSED) naming the path, who may write it and the fix.
  */
-export async function checkKoffiCache(paths: readonly string[]): Promise<void> {
-  const sid = await currentUserSid()
-  const sddls: string[] = []
-  for (const path of paths) {
-    const sddl = await pathOwnerDaclSddl(path)
+export function checkKoffiCache(ffi: KoffiModule, paths: readonly string[]): void {
+  const win = cacheCheckSecurity(ffi)
+  const sid = win.userSid()
+  const sddls = paths.map((path) => {
+    const sddl = win.ownerDaclSddl(path)
     refuseIfOpen(path, sddl, sid, paths[0] ?? path)
-    sddls.push(sddl)
-  }
+    return sddl
+  })
   // Everything after the base is relaykit's own.
   for (const [i, path] of paths.entries()) {
-    if (i > 0 && !isUserOnlyDacl(sddls[i] ?? '', sid)) await restrictFileToUser(path)
+    if (i > 0 && !isUserOnlyDacl(sddls[i] ?? '', sid)) win.restrictToUser(path, sid)
   }
 }
 

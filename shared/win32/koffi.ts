@@ -14,7 +14,6 @@
  * it is handed in by the process's entry ({@link checkKoffiCacheWith});
  * without one, a cache is refused rather than used unchecked.
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
 import type * as Koffi from 'koffi'
 import { ExitCode } from '../exit-codes.js'
 import { RelayError } from '../relay-error.js'
@@ -24,15 +23,11 @@ export type KoffiModule = typeof Koffi
 /** Set by the SEA loader on Windows: base, relaykit, native, <sha256>, koffi.node. */
 const KOFFI_CACHE_PATHS = Symbol.for('relaykit.koffiCachePaths')
 
-/** Checks the cache paths; throws (a RelayError to refuse) when they may not be used. */
-export type KoffiCacheCheck = (paths: readonly string[]) => Promise<void>
+/** Checks the cache paths with the koffi module just loaded; throws (a RelayError to refuse) when they may not be used. */
+export type KoffiCacheCheck = (ffi: KoffiModule, paths: readonly string[]) => void
 
 let cacheCheck: KoffiCacheCheck | undefined
-let bare: Promise<KoffiModule> | undefined
 let loaded: Promise<KoffiModule> | undefined
-
-/** Marks the check's own calls: the bindings it uses come through this door too. */
-const checking = new AsyncLocalStorage<true>()
 
 /** Sets the check the first koffi() runs on the native-module cache (before that call). */
 export function checkKoffiCacheWith(check: KoffiCacheCheck): void {
@@ -41,12 +36,12 @@ export function checkKoffiCacheWith(check: KoffiCacheCheck): void {
 
 /** koffi, loaded on first use (and its cache checked, in a single executable on Windows). */
 export function koffi(): Promise<KoffiModule> {
-  bare ??= import('koffi').then((m) => m.default as KoffiModule)
-  if (checking.getStore() === true) return bare
-  loaded ??= bare.then(async (m) => {
+  loaded ??= import('koffi').then((m) => {
+    const ffi = m.default as KoffiModule
     const paths = (globalThis as Record<symbol, unknown>)[KOFFI_CACHE_PATHS]
-    if (Array.isArray(paths)) await checking.run(true, () => checkOrExit(paths as string[]))
-    return m
+    // Synchronous, before this promise resolves: no caller does Win32 work first.
+    if (Array.isArray(paths)) checkOrExit(ffi, paths as string[])
+    return ffi
   })
   return loaded
 }
@@ -56,10 +51,10 @@ export function koffi(): Promise<KoffiModule> {
  * doctor's rows catch errors and carry on, and nothing may go on using a
  * library that someone else could have put there.
  */
-async function checkOrExit(paths: string[]): Promise<void> {
+function checkOrExit(ffi: KoffiModule, paths: string[]): void {
   try {
     if (!cacheCheck) throw new Error('no check was set for the native koffi module cache')
-    await cacheCheck(paths)
+    cacheCheck(ffi, paths)
   } catch (err) {
     const refused = err instanceof RelayError ? err : undefined
     process.stderr.write(`relaykit: ${refused ? refused.message : `cannot check the native koffi module cache: ${String(err)}`}\n`)
@@ -69,5 +64,5 @@ async function checkOrExit(paths: string[]): Promise<void> {
 
 /** Whether anything has loaded koffi in this process. */
 export function koffiLoaded(): boolean {
-  return bare !== undefined
+  return loaded !== undefined
 }
