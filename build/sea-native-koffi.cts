@@ -23,9 +23,13 @@
  * - Nobody else may be able to change the path: the base folder must belong
  *   to us or root and, if others may write to it, be sticky (like /tmp);
  *   relaykit/native/<sha256> must be real directories (not symbolic links)
- *   of ours, and are made 0700. On Windows the base (%LOCALAPPDATA%) is not
- *   checked: reading its ACL needs koffi, which is what is being loaded; the
- *   folders and the file must still not be links (junctions, symlinks).
+ *   of ours, and are made 0700. On Windows reading an ACL needs koffi, which
+ *   is what is being loaded, so here the folders and the file are only
+ *   refused as links (junctions, symlinks); the paths are left in
+ *   {@link KOFFI_CACHE_PATHS} and shared/win32/koffi.ts checks their ACLs
+ *   the moment koffi is loaded, before any Win32 work, and refuses to go on
+ *   (a library swapped in that race has been loaded once by then: the
+ *   check stops every later start, it cannot undo that one).
  * - The file is never deleted after loading: Windows cannot delete a loaded
  *   DLL, and the next start reuses it anyway.
  * - koffi runs these requires inside `try {} catch {}` and then reports only
@@ -186,12 +190,25 @@ function writeAtomically(file: string, bytes: Buffer, sha256: string): void {
   }
 }
 
+/**
+ * Where the Windows cache paths are left for shared/win32/koffi.ts: base,
+ * relaykit, native, <sha256>, koffi.node. A global symbol, not an import:
+ * this file lives in the bundle only through the build's plugin.
+ */
+export const KOFFI_CACHE_PATHS = Symbol.for('relaykit.koffiCachePaths')
+
 function loadEmbedded(sea: SeaModule, koffi: PresentKoffi): unknown {
-  return loadFromCache(userCacheBase(), koffi.sha256, () => embeddedBytes(sea, koffi), (file) => {
+  const base = userCacheBase()
+  const exports = loadFromCache(base, koffi.sha256, () => embeddedBytes(sea, koffi), (file) => {
     const addon = { exports: {} }
     process.dlopen(addon, file)
     return addon.exports
   })
+  if (process.platform === 'win32') {
+    const dir = join(base, 'relaykit', 'native', koffi.sha256)
+    ;(globalThis as Record<symbol, unknown>)[KOFFI_CACHE_PATHS] = [base, dirname(dirname(dir)), dirname(dir), dir, join(dir, 'koffi.node')]
+  }
+  return exports
 }
 
 /**

@@ -3,7 +3,8 @@ import type { RelayMain } from './relay.js'
 import { endWritable } from './pump.js'
 import { messageOf } from './relay-error.js'
 import { openStdio } from './stdio.js'
-import { koffiLoaded } from './win32/koffi.js'
+import { checkKoffiCacheWith, koffiLoaded } from './win32/koffi.js'
+import { checkKoffiCache } from './win32/koffi-cache-check.js'
 
 /**
  * Run a relay as its own process: real stdio in, exit code out.
@@ -22,6 +23,8 @@ import { koffiLoaded } from './win32/koffi.js'
  * exit code it earned, everything having been flushed already.
  */
 export async function runStandalone(main: RelayMain, argv: readonly string[]): Promise<never> {
+  // Here, not in koffi.ts: the check needs the Win32 modules, which need koffi.ts.
+  checkKoffiCacheWith(checkKoffiCache)
   const stdio = openStdio()
   // Not a spread: that would open stdin, which a relay opens only if it reads it.
   const io = Object.assign(stdio, { env: process.env })

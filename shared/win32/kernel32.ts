@@ -1,4 +1,4 @@
-import { koffi } from './koffi.js'
+import { koffi, type KoffiModule } from './koffi.js'
 
 /**
  * kernel32, bound once per process for every module in this folder, with
@@ -25,17 +25,25 @@ export const LPTR = 0x0040
 /** GetHandleInformation/SetHandleInformation: child processes inherit the handle. */
 export const HANDLE_FLAG_INHERIT = 0x1
 
-export type Kernel32 = Awaited<ReturnType<typeof bind>>
+export type Kernel32 = ReturnType<typeof bind>
 
 let bound: Promise<Kernel32> | undefined
+let bindings: Kernel32 | undefined
 
 /** kernel32 (and its ntdll helpers), bound on first use. Windows only. */
 export function kernel32(): Promise<Kernel32> {
-  return (bound ??= bind())
+  return (bound ??= koffi().then(kernel32With))
 }
 
-async function bind() {
-  const ffi = await koffi()
+/**
+ * The same bindings, made from `ffi` at once: for koffi.ts's cache check,
+ * which runs before koffi() resolves and so cannot wait for kernel32().
+ */
+export function kernel32With(ffi: KoffiModule): Kernel32 {
+  return (bindings ??= bind(ffi))
+}
+
+function bind(ffi: KoffiModule) {
   const k32 = ffi.load('kernel32.dll')
   const ntdll = ffi.load('ntdll.dll')
   return {

@@ -2,17 +2,64 @@
  * The one door to koffi. Everything Win32 goes through the modules in this
  * folder, and they load koffi through here, lazily, so relays that never
  * touch Win32 (and every relay on Linux) do not pay for loading it.
+ *
+ * In a relaykit single executable on Windows, koffi's own native module was
+ * just loaded from the per-user cache (build/sea-native-koffi.cts), whose
+ * ACLs could not be read without it. So the first koffi() checks that cache
+ * before handing koffi to anyone: if others could change it, the process
+ * stops there with exit code 4 (REFUSED) and no Win32 work has been done. A
+ * library swapped in that race has been loaded once already; the refusal
+ * stops every later start, it cannot undo that one. The check itself
+ * (koffi-cache-check.ts) needs the Win32 modules, which need this one, so
+ * it is handed in by the process's entry ({@link checkKoffiCacheWith});
+ * without one, a cache is refused rather than used unchecked.
  */
 import type * as Koffi from 'koffi'
+import { ExitCode } from '../exit-codes.js'
+import { RelayError } from '../relay-error.js'
 
 export type KoffiModule = typeof Koffi
 
+/** Set by the SEA loader on Windows: base, relaykit, native, <sha256>, koffi.node. */
+const KOFFI_CACHE_PATHS = Symbol.for('relaykit.koffiCachePaths')
+
+/** Checks the cache paths with the koffi module just loaded; throws (a RelayError to refuse) when they may not be used. */
+export type KoffiCacheCheck = (ffi: KoffiModule, paths: readonly string[]) => void
+
+let cacheCheck: KoffiCacheCheck | undefined
 let loaded: Promise<KoffiModule> | undefined
 
-/** koffi, loaded on first use. */
+/** Sets the check the first koffi() runs on the native-module cache (before that call). */
+export function checkKoffiCacheWith(check: KoffiCacheCheck): void {
+  cacheCheck = check
+}
+
+/** koffi, loaded on first use (and its cache checked, in a single executable on Windows). */
 export function koffi(): Promise<KoffiModule> {
-  if (!loaded) loaded = import('koffi').then((m) => m.default as KoffiModule)
+  loaded ??= import('koffi').then((m) => {
+    const ffi = m.default as KoffiModule
+    const paths = (globalThis as Record<symbol, unknown>)[KOFFI_CACHE_PATHS]
+    // Synchronous, before this promise resolves: no caller does Win32 work first.
+    if (Array.isArray(paths)) checkOrExit(ffi, paths as string[])
+    return ffi
+  })
   return loaded
+}
+
+/**
+ * Exits the process on a refusal rather than rejecting: callers such as
+ * doctor's rows catch errors and carry on, and nothing may go on using a
+ * library that someone else could have put there.
+ */
+function checkOrExit(ffi: KoffiModule, paths: string[]): void {
+  try {
+    if (!cacheCheck) throw new Error('no check was set for the native koffi module cache')
+    cacheCheck(ffi, paths)
+  } catch (err) {
+    const refused = err instanceof RelayError ? err : undefined
+    process.stderr.write(`relaykit: ${refused ? refused.message : `cannot check the native koffi module cache: ${String(err)}`}\n`)
+    process.exit(refused?.exitCode ?? ExitCode.ERROR)
+  }
 }
 
 /** Whether anything has loaded koffi in this process. */

@@ -1,5 +1,5 @@
-import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, lastError, LPTR } from './kernel32.js'
-import { koffi } from './koffi.js'
+import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, kernel32With, lastError, LPTR } from './kernel32.js'
+import { koffi, type KoffiModule } from './koffi.js'
 
 /**
  * advapi32 security descriptors for objects only the current user may
@@ -31,6 +31,7 @@ const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 const TOKEN_USER_CLASS = 1
 const TOKEN_OWNER_CLASS = 4
 const SDDL_REVISION_1 = 1
+const SE_FILE_OBJECT = 1
 const SE_KERNEL_OBJECT = 6
 const OWNER_SECURITY_INFORMATION = 0x1
 const GROUP_SECURITY_INFORMATION = 0x2
@@ -42,12 +43,17 @@ const OPEN_EXISTING = 3
 const FILE_FLAG_OPEN_REPARSE_POINT = 0x00200000
 const FILE_FLAG_BACKUP_SEMANTICS = 0x02000000
 
-type Advapi32 = Awaited<ReturnType<typeof bind>>
+type Advapi32 = ReturnType<typeof bind>
 
 let api: Promise<Advapi32> | undefined
+let bindings: Advapi32 | undefined
 
-async function bind() {
-  const ffi = await koffi()
+/** The advapi32 bindings, made once, from `ffi` at once (see {@link cacheCheckSecurity}). */
+function advapi32With(ffi: KoffiModule): Advapi32 {
+  return (bindings ??= bind(ffi))
+}
+
+function bind(ffi: KoffiModule) {
   const advapi32 = ffi.load('advapi32.dll')
   return {
     ffi,
@@ -65,6 +71,9 @@ async function bind() {
       'int __stdcall ConvertSecurityDescriptorToStringSecurityDescriptorW(void *SecurityDescriptor, uint32_t RequestedStringSDRevision, uint32_t SecurityInformation, _Out_ void **StringSecurityDescriptor, void *StringSecurityDescriptorLen)',
     ),
     SetKernelObjectSecurity: advapi32.func('int __stdcall SetKernelObjectSecurity(intptr_t Handle, uint32_t SecurityInformation, void *SecurityDescriptor)'),
+    GetNamedSecurityInfoW: advapi32.func(
+      'uint32_t __stdcall GetNamedSecurityInfoW(const char16_t *pObjectName, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
+    ),
     GetSecurityInfo: advapi32.func(
       'uint32_t __stdcall GetSecurityInfo(intptr_t handle, int ObjectType, uint32_t SecurityInfo, void *ppsidOwner, void *ppsidGroup, void *ppDacl, void *ppSacl, _Out_ void **ppSecurityDescriptor)',
     ),
@@ -73,7 +82,7 @@ async function bind() {
 
 /** advapi32 and kernel32, bound on first use. */
 async function bound(): Promise<[Advapi32, Kernel32]> {
-  return Promise.all([(api ??= bind()), kernel32()])
+  return Promise.all([(api ??= koffi().then(advapi32With)), kernel32()])
 }
 
 /** Decode a LocalAlloc'ed UTF-16 string and free it. */
@@ -367,4 +376,92 @@ function rightsMask(rights: string): number {
  */
 export function otherWriters(sddl: string, userSid: string): string[] {
   return grantees(sddl, userSid, (flags, rights) => (!flags.includes('IO') || flags.includes('OI')) && (rightsMask(rights) & WRITE_RIGHTS) !== 0)
+}
+
+/** What koffi's cache check needs, bound from the koffi module it is handed. */
+export interface CacheCheckSecurity {
+  /** The current user's SID. */
+  userSid(): string
+  /** The owner and DACL of the file or folder `path`, in SDDL (a link is followed: callers refuse links first). */
+  ownerDaclSddl(path: string): string
+  /** Give `path` {@link userOnlySddl}'s DACL for `sid`, as {@link restrictFileToUser} does. */
+  restrictToUser(path: string, sid: string): void
+}
+
+/**
+ * {@link currentUserSid}, owner and DACL reading and {@link restrictFileToUser},
+ * synchronous and from `ffi`: koffi.ts's cache check runs before koffi()
+ * resolves, so it cannot wait for this module's own lazily bound calls (they
+ * wait for koffi(), which waits for the check). The bindings are the same
+ * ones, made once. Owner and DACL come from GetNamedSecurityInfo: one call
+ * per path and no handle, as the check runs on every start.
+ */
+export function cacheCheckSecurity(ffi: KoffiModule): CacheCheckSecurity {
+  const a = advapi32With(ffi)
+  const k = kernel32With(ffi)
+  return {
+    userSid: () => {
+      const token = [0]
+      if (!a.OpenProcessToken(k.GetCurrentProcess(), TOKEN_QUERY, token)) throw lastError(k, 'OpenProcessToken')
+      try {
+        return tokenSid(a, k, token[0] ?? 0, TOKEN_USER_CLASS)
+      } finally {
+        k.CloseHandle(token[0])
+      }
+    },
+    ownerDaclSddl: (path) => namedOwnerDaclSddl(a, k, path),
+    restrictToUser: (path, sid) => restrictPathSync(a, k, path, sid),
+  }
+}
+
+function namedOwnerDaclSddl(a: Advapi32, k: Kernel32, path: string): string {
+  const info = OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION
+  const descriptor: unknown[] = [null]
+  const status = a.GetNamedSecurityInfoW(path, SE_FILE_OBJECT, info, null, null, null, null, descriptor) as number
+  if (status !== 0) throw new Error(`cannot read the permissions of ${path} (error ${status})`)
+  try {
+    const text: unknown[] = [null]
+    if (!a.ConvertSecurityDescriptorToStringSecurityDescriptorW(descriptor[0], SDDL_REVISION_1, info, text, null)) {
+      throw lastError(k, 'ConvertSecurityDescriptorToStringSecurityDescriptor')
+    }
+    return takeWideString(k, text[0])
+  } finally {
+    k.LocalFree(descriptor[0])
+  }
+}
+
+function restrictPathSync(a: Advapi32, k: Kernel32, path: string, sid: string): void {
+  const descriptor: unknown[] = [null]
+  if (!a.ConvertStringSecurityDescriptorToSecurityDescriptorW(userOnlySddl(sid), SDDL_REVISION_1, descriptor, null)) {
+    throw lastError(k, 'ConvertStringSecurityDescriptorToSecurityDescriptor')
+  }
+  try {
+    const handle = k.CreateFileW(path, WRITE_DAC | READ_CONTROL, FILE_SHARE_ALL, null, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, 0) as number
+    if (handle === INVALID_HANDLE_VALUE) throw new Error(`cannot open ${path} (error ${k.GetLastError() as number})`)
+    try {
+      if (!a.SetKernelObjectSecurity(handle, DACL_SECURITY_INFORMATION, descriptor[0])) throw lastError(k, `SetKernelObjectSecurity on ${path}`)
+    } finally {
+      k.CloseHandle(handle)
+    }
+  } finally {
+    k.LocalFree(descriptor[0])
+  }
+}
+
+/**
+ * Whether `sddl`'s DACL needs no {@link restrictFileToUser}: nothing in it
+ * inherited (ID) and nobody granted but `sid` and SYSTEM. What that
+ * function stores passes; so does Wine's reading of a 0700 file, which
+ * Wine derives from the Unix mode (user and SYSTEM, never "protected").
+ */
+export function isUserOnlyDacl(sddl: string, sid: string): boolean {
+  return parseSddl(sddl).aces.every((ace) => {
+    const [kind, flags = '', , , , trustee = ''] = ace.split(';')
+    return kind === 'A' && !flags.includes('ID') && (trustee === sid || trustee === 'SY')
+  })
+}
+
+/** A trustee as SDDL writes it, by name where it is a well-known group (`WD`: Everyone). */
+export function trusteeName(sid: string): string {
+  return GROUP_NAMES[sid] ?? sid
 }
