@@ -231,14 +231,19 @@ async function securitySddl(handle: number, info: number): Promise<string> {
   const descriptor: unknown[] = [null]
   const status = a.GetSecurityInfo(handle, SE_KERNEL_OBJECT, info, null, null, null, null, descriptor) as number
   if (status !== 0) throw new Error(`GetSecurityInfo failed (error ${status})`)
+  return takeDescriptorSddl(a, k, descriptor[0], info)
+}
+
+/** The SDDL of the `info` parts of a LocalAlloc'ed security descriptor, which is freed. */
+function takeDescriptorSddl(a: Advapi32, k: Kernel32, descriptor: unknown, info: number): string {
   try {
     const text: unknown[] = [null]
-    if (!a.ConvertSecurityDescriptorToStringSecurityDescriptorW(descriptor[0], SDDL_REVISION_1, info, text, null)) {
+    if (!a.ConvertSecurityDescriptorToStringSecurityDescriptorW(descriptor, SDDL_REVISION_1, info, text, null)) {
       throw lastError(k, 'ConvertSecurityDescriptorToStringSecurityDescriptor')
     }
     return takeWideString(k, text[0])
   } finally {
-    k.LocalFree(descriptor[0])
+    k.LocalFree(descriptor)
   }
 }
 
@@ -419,15 +424,7 @@ function namedOwnerDaclSddl(a: Advapi32, k: Kernel32, path: string): string {
   const descriptor: unknown[] = [null]
   const status = a.GetNamedSecurityInfoW(path, SE_FILE_OBJECT, info, null, null, null, null, descriptor) as number
   if (status !== 0) throw new Error(`cannot read the permissions of ${path} (error ${status})`)
-  try {
-    const text: unknown[] = [null]
-    if (!a.ConvertSecurityDescriptorToStringSecurityDescriptorW(descriptor[0], SDDL_REVISION_1, info, text, null)) {
-      throw lastError(k, 'ConvertSecurityDescriptorToStringSecurityDescriptor')
-    }
-    return takeWideString(k, text[0])
-  } finally {
-    k.LocalFree(descriptor[0])
-  }
+  return takeDescriptorSddl(a, k, descriptor[0], info)
 }
 
 function restrictPathSync(a: Advapi32, k: Kernel32, path: string, sid: string): void {
