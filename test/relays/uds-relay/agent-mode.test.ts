@@ -5,12 +5,13 @@
  */
 import net from 'node:net'
 import path from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { AgentMessage, encodeFrame, FrameParser } from '../../../shared/agent/frames.js'
 import { isolatedLinuxExecutable } from '../../../lab/built.js'
 import { startRelay } from '../../fixtures/relay-process.js'
 import { AGENT_TOOLS, SSHD_TOOLS, run, socatListen, sshAdd, startAgent, startSshd } from '../../fixtures/openssh.js'
 import { needs } from '../../../lab/prerequisites.js'
+import { sessionBindDropper } from '../../fixtures/stand-in-agents.js'
 
 const BEHIND_SOCAT = needs(t, [...AGENT_TOOLS, ...SSHD_TOOLS, 'socat'])
 
@@ -19,37 +20,6 @@ function stderrOf(child: { stderr: NodeJS.ReadableStream | null }) {
   let text = ''
   child.stderr?.on('data', (d: Buffer) => (text += d.toString()))
   return () => text
-}
-
-/**
- * An agent as Win32-OpenSSH's was before 8.9: it relays to a real ssh-agent
- * but drops the connection on SSH_AGENTC_EXTENSION instead of answering
- * FAILURE. (No such agent runs here, so this fault is played by a fake.)
- */
-async function oldAgent(t: Test, socket: string, realAgent: string) {
-  const seen = { extension: 0 }
-  const server = net.createServer((client) => {
-    const upstream = net.connect(realAgent)
-    const parser = new FrameParser()
-    client.on('data', (d: Buffer) => {
-      for (const f of parser.push(d)) {
-        if (f.type === AgentMessage.SSH_AGENTC_EXTENSION) {
-          seen.extension++
-          client.destroy()
-          upstream.destroy()
-          return
-        }
-        upstream.write(f.bytes)
-      }
-    })
-    upstream.on('data', (d: Buffer) => client.write(d))
-    client.on('error', () => upstream.destroy())
-    upstream.on('error', () => client.destroy())
-    client.on('close', () => upstream.destroy())
-  })
-  await new Promise<void>((r) => server.listen(socket, r))
-  t.teardown(() => server.close())
-  return seen
 }
 
 t.test('--agent -v: ssh-add and ssh work; the log names each message, never its bytes', BEHIND_SOCAT, async (t) => {
@@ -104,19 +74,19 @@ t.test('-compat: OpenSSH 9 logs in through an agent that drops the connection on
   const dir = path.dirname(exe)
   const agent = await startAgent(t, dir)
   const oldSock = path.join(dir, 'old.sock')
-  const seen = await oldAgent(t, oldSock, agent.socket)
+  const seen = await sessionBindDropper(t, oldSock, agent.socket)
   const sshd = await startSshd(t, dir, agent.publicKey)
 
   const bytesSock = path.join(dir, 'bytes.sock')
   await socatListen(t, bytesSock, `${exe} uds-relay ${oldSock}`)
   const broken = await sshd.ssh(bytesSock, [], 'echo signed-in').catch((e: unknown) => e as { code: number; stderr: string })
   t.equal((broken as { code: number }).code, 255, 'byte relay: ssh fails, as with the old agent itself')
-  t.equal(seen.extension, 1, 'the old agent saw session-bind and dropped the connection')
+  t.equal(seen.dropped, 1, 'the old agent saw session-bind and dropped the connection')
 
   const compatSock = path.join(dir, 'compat.sock')
   await socatListen(t, compatSock, `${exe} uds-relay -compat ${oldSock}`)
   t.match((await sshd.ssh(compatSock, [], 'echo signed-in')).stdout, 'signed-in', 'with -compat ssh logs in')
-  t.equal(seen.extension, 1, 'session-bind never reached the old agent')
+  t.equal(seen.dropped, 1, 'session-bind never reached the old agent')
 })
 
 t.test('--request-timeout with a frozen ssh-agent: FAILURE in agent mode, exit 6 in byte mode', needs(t, AGENT_TOOLS), async (t) => {
