@@ -117,6 +117,10 @@ export function tokenDefaultOwnerSid(): Promise<string> {
 /** This process token's TokenUser or TokenOwner. */
 async function readTokenSid(tokenClass: number): Promise<string> {
   const [a, k] = await bound()
+  return ownTokenSid(a, k, tokenClass)
+}
+
+function ownTokenSid(a: Advapi32, k: Kernel32, tokenClass: number): string {
   const token = [0]
   if (!a.OpenProcessToken(k.GetCurrentProcess(), TOKEN_QUERY, token)) throw lastError(k, 'OpenProcessToken')
   try {
@@ -405,15 +409,7 @@ export function cacheCheckSecurity(ffi: KoffiModule): CacheCheckSecurity {
   const a = advapi32With(ffi)
   const k = kernel32With(ffi)
   return {
-    userSid: () => {
-      const token = [0]
-      if (!a.OpenProcessToken(k.GetCurrentProcess(), TOKEN_QUERY, token)) throw lastError(k, 'OpenProcessToken')
-      try {
-        return tokenSid(a, k, token[0] ?? 0, TOKEN_USER_CLASS)
-      } finally {
-        k.CloseHandle(token[0])
-      }
-    },
+    userSid: () => ownTokenSid(a, k, TOKEN_USER_CLASS),
     ownerDaclSddl: (path) => namedOwnerDaclSddl(a, k, path),
     restrictToUser: (path, sid) => restrictPathSync(a, k, path, sid),
   }
