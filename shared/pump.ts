@@ -1,6 +1,7 @@
 import type { Duplex, Readable, Writable } from 'node:stream'
 import { ExitCode } from './exit-codes.js'
 import type { Log } from './log.js'
+import { type Borrower, lendBuffers } from './lent-buffers.js'
 import { isClosedByPeer, messageOf } from './relay-error.js'
 
 /**
@@ -108,6 +109,42 @@ function flushThenDestroy(channel: Duplex): Promise<void> {
   })
 }
 
+/** Bytes per buffer lent to stdin: a socket read rarely returns more, a pipe's never. */
+const LENT_BUFFER_SIZE = 64 * 1024
+
+/**
+ * Stdin's reads go to two buffers in turn, each written to the channel as
+ * it fills; a buffer is read into again only once its write has completed.
+ * So one read can proceed while the last chunk is being written, nothing is
+ * allocated per chunk, and the channel's backpressure reaches stdin as
+ * both buffers waiting on their writes.
+ */
+function twoBuffers(channel: Writable, sent: (n: number) => void, readMore: () => void): Borrower {
+  const buffers = [Buffer.allocUnsafe(LENT_BUFFER_SIZE), Buffer.allocUnsafe(LENT_BUFFER_SIZE)] as const
+  const busy = [false, false]
+  let turn: 0 | 1 = 0
+  let waiting = false
+  return {
+    next: () => buffers[turn],
+    take(n, buffer) {
+      const mine = turn
+      busy[mine] = true
+      turn = mine === 0 ? 1 : 0
+      sent(n)
+      channel.write(buffer.subarray(0, n), () => {
+        busy[mine] = false
+        // Writes complete in order: the buffer freed is the one reads wait for.
+        if (waiting && mine === turn) {
+          waiting = false
+          readMore()
+        }
+      })
+      waiting = busy[turn] === true
+      return !waiting
+    },
+  }
+}
+
 /** Relay between `io` and `channel` until the session ends; resolves with the exit code once stdout is flushed. */
 export function pump(
   io: { stdin: Readable; stdout: Writable },
@@ -181,16 +218,21 @@ export function pump(
       log.error(`no answer within ${ms / 1000} s (--request-timeout); ending the connection`)
       finish(ExitCode.TIMEOUT, 'the channel stalled')
     }
-    stdin.on('data', (chunk: Buffer) => {
+    const sent = (n: number) => {
       outstanding = true
       const limit = options.requestTimeoutMs
       if (limit !== undefined && stallTimer === undefined) stallTimer = setTimeout(stalled, limit, limit)
-      toChannel += chunk.length
-      if (!channel.write(chunk)) {
-        stdin.pause()
-        channel.once('drain', () => stdin.resume())
-      }
-    })
+      toChannel += n
+    }
+    if (!lendBuffers(stdin, twoBuffers(channel, sent, () => finished || stdin.resume()))) {
+      stdin.on('data', (chunk: Buffer) => {
+        sent(chunk.length)
+        if (!channel.write(chunk)) {
+          stdin.pause()
+          channel.once('drain', () => stdin.resume())
+        }
+      })
+    }
     onEnd(stdin, () => {
       stdinEnded = true
       log.debug('stdin at EOF')
