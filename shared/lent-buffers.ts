@@ -18,7 +18,13 @@ import { Readable } from 'node:stream'
 export interface Borrower {
   /** The buffer the next read fills; called again after every {@link Borrower.take}. */
   next(): Buffer
-  /** `n` (> 0) bytes were read into the start of `buffer`; false stops reading until the stream's `resume()`. */
+  /**
+   * `n` (> 0) bytes were read into the start of `buffer`; false stops
+   * reading until the stream's `resume()`. `buffer` is the one `next()`
+   * gave, except that the first may be another (a read already under way
+   * when the borrower came): the borrower may keep that one, nothing reads
+   * into it again.
+   */
   take(n: number, buffer: Buffer): boolean
 }
 
@@ -47,7 +53,8 @@ const READ_SIZE = 64 * 1024
  * A read-only `net.Socket` on `fd` (a socket or FIFO) that can read into
  * lent buffers, through Node's `onread`. Until a borrower comes, each read
  * lands in one scratch buffer and a copy of its bytes is pushed, as a plain
- * socket would deliver them.
+ * socket would deliver them; once one has come, the scratch buffer is no
+ * longer read into.
  */
 export function lendingSocket(fd: number): net.Socket {
   const scratch = Buffer.allocUnsafe(READ_SIZE)
@@ -60,12 +67,8 @@ export function lendingSocket(fd: number): net.Socket {
     onread: {
       buffer: () => borrower?.next() ?? scratch,
       callback: (n: number, buffer: Buffer): boolean => {
-        if (!borrower) return socket.push(Buffer.from(buffer.subarray(0, n)))
-        if (buffer !== scratch) return borrower.take(n, buffer)
-        // The read that was already waiting when the borrower came: it went
-        // to the scratch buffer, which stays ours.
-        const own = borrower.next()
-        return borrower.take(scratch.copy(own, 0, 0, n), own)
+        if (borrower) return borrower.take(n, buffer)
+        return socket.push(Buffer.from(buffer.subarray(0, n)))
       },
     },
   })
