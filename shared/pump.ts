@@ -174,13 +174,15 @@ export function pump(
     let stallTimer: NodeJS.Timeout | undefined
     let toChannel = 0
     let toStdout = 0
+    let stdinReads = 0
+    let channelReads = 0
 
     const finish = (code: ExitCode, why: string) => {
       if (finished) return
       finished = true
       clearTimeout(timer)
       clearTimeout(stallTimer)
-      log.debug(`${why}; ${toChannel} bytes in, ${toStdout} bytes out`)
+      log.debug(`${why}; ${toChannel} bytes in (${stdinReads} reads), ${toStdout} bytes out (${channelReads} reads)`)
       stdin.pause()
       // Whatever was already handed to either side is delivered before the
       // exit code is: never lose bytes that were accepted.
@@ -205,6 +207,7 @@ export function pump(
       clearTimeout(stallTimer)
       stallTimer = undefined
       toStdout += chunk.length
+      channelReads++
       if (!stdout.write(chunk)) {
         channel.pause()
         stdout.once('drain', () => channel.resume())
@@ -230,6 +233,7 @@ export function pump(
       const limit = options.requestTimeoutMs
       if (limit !== undefined && stallTimer === undefined) stallTimer = setTimeout(stalled, limit, limit)
       toChannel += n
+      stdinReads++
     }
     if (!lendBuffers(stdin, twoBuffers(channel, sent, () => finished || stdin.resume()))) {
       stdin.on('data', (chunk: Buffer) => {
