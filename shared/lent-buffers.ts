@@ -84,7 +84,9 @@ export function lendingSocket(fd: number): net.Socket {
  * for stdin where it cannot be a socket (Windows, where Wine's Unix pipes
  * defeat libuv's pipe code; a regular file anywhere). Replaces
  * `fs.createReadStream`, which allocates a buffer per read and a second one
- * whenever a read comes back short, as a pipe's reads do.
+ * whenever a read comes back short, as a pipe's reads do. Unlike it, this
+ * leaves the descriptor open at the end: the process exits soon after, and
+ * closing it would not interrupt a read parked in a worker thread anyway.
  */
 export class FdReader extends Readable implements Lender {
   readonly #fd: number
