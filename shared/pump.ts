@@ -127,12 +127,14 @@ const LENT_BUFFER_SIZE = 256 * 1024
  * both buffers waiting on their writes.
  */
 function twoBuffers(channel: Writable, sent: (n: number) => void, readMore: () => void): Borrower {
-  const buffers = [Buffer.allocUnsafe(LENT_BUFFER_SIZE), Buffer.allocUnsafe(LENT_BUFFER_SIZE)] as const
+  // Made on first use: a stdin that cannot borrow (a listener's client
+  // socket) never costs them.
+  const buffers: Buffer[] = []
   const busy = [false, false]
   let turn: 0 | 1 = 0
   let waiting = false
   return {
-    next: () => buffers[turn],
+    next: () => (buffers[turn] ??= Buffer.allocUnsafe(LENT_BUFFER_SIZE)),
     take(n, buffer) {
       const mine = turn
       busy[mine] = true
