@@ -141,3 +141,39 @@ t.test('pump with a lending stdin: a buffer is not reused before its write compl
   t.ok(maxQueued <= 2 * 256 * 1024, `at most two buffers' worth waiting on the channel (${maxQueued} bytes)`)
   t.equal(sha(Buffer.concat(received)), sha(big), 'every byte, in order')
 })
+
+t.test('pump with a lending stdin: once the session is over, a write completing late does not start stdin again', async (t) => {
+  let pending: (() => void)[] = []
+  const channel = new Duplex({
+    highWaterMark: 1 << 30,
+    read() {},
+    write(_chunk: Buffer, _enc, cb) {
+      // Held until the test lets it go: both buffers stay busy.
+      pending.push(cb)
+    },
+  })
+  let writes = 0
+  const write = channel.write.bind(channel) as (chunk: Buffer, cb?: () => void) => boolean
+  channel.write = ((chunk: Buffer, cb?: () => void) => {
+    writes++
+    return write(chunk, cb)
+  }) as typeof channel.write
+  const stdin = lendingSocket(fifoWith(t, randomBytes(4 << 20)))
+  const result = pump({ stdin, stdout: new PassThrough() }, channel, { halfClose: true, log: createLog(new PassThrough(), 't', false) })
+  while (writes < 2) await new Promise((r) => setTimeout(r, 5))
+  channel.push(null) // the server hangs up: the session ends
+  await new Promise((r) => setTimeout(r, 20))
+  const handed = writes
+  // Now let every write complete: each completion frees a buffer stdin would read into.
+  for (let i = 0; i < 10; i++) {
+    const release = pending
+    pending = []
+    release.forEach((cb) => cb())
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  t.equal(await result, ExitCode.OK)
+  t.equal(handed, 2, 'both buffers were out when the session ended')
+  t.equal(writes, handed, 'nothing more read from stdin and written on')
+  t.equal(stdin.readableFlowing, false, 'stdin stays paused')
+  stdin.destroy()
+})
