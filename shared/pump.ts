@@ -1,6 +1,7 @@
 import type { Duplex, Readable, Writable } from 'node:stream'
 import { ExitCode } from './exit-codes.js'
 import type { Log } from './log.js'
+import { type Borrower, lendBuffers } from './lent-buffers.js'
 import { isClosedByPeer, messageOf } from './relay-error.js'
 
 /**
@@ -108,6 +109,51 @@ function flushThenDestroy(channel: Duplex): Promise<void> {
   })
 }
 
+/**
+ * Bytes per buffer lent to stdin. Under load a socketpair's reads fill it
+ * (a Linux pipe gives at most 64 KiB a read): fewer, larger reads and writes
+ * per MiB, which matters most under Wine, where every read and every write
+ * is a round trip through a worker thread or the pipe server. Measured
+ * against 64 KiB: throughput under Wine 0.72x -> 0.84x a direct client,
+ * and less peak RSS as well (fewer chunks, less code made hot).
+ */
+const LENT_BUFFER_SIZE = 256 * 1024
+
+/**
+ * Stdin's reads go to two buffers in turn, each written to the channel as
+ * it fills; a buffer is read into again only once its write has completed.
+ * So one read can proceed while the last chunk is being written, nothing is
+ * allocated per chunk, and the channel's backpressure reaches stdin as
+ * both buffers waiting on their writes.
+ */
+function twoBuffers(channel: Writable, sent: (n: number) => void, readMore: () => void): Borrower {
+  // Made on first use: a stdin that cannot borrow (a listener's client
+  // socket) never costs them.
+  const buffers: Buffer[] = []
+  const busy = [false, false]
+  let turn: 0 | 1 = 0
+  let waiting = false
+  return {
+    next: () => (buffers[turn] ??= Buffer.allocUnsafe(LENT_BUFFER_SIZE)),
+    take(n, buffer) {
+      const mine = turn
+      busy[mine] = true
+      turn = mine === 0 ? 1 : 0
+      sent(n)
+      channel.write(buffer.subarray(0, n), () => {
+        busy[mine] = false
+        // Writes complete in order: the buffer freed is the one reads wait for.
+        if (waiting && mine === turn) {
+          waiting = false
+          readMore()
+        }
+      })
+      waiting = busy[turn] === true
+      return !waiting
+    },
+  }
+}
+
 /** Relay between `io` and `channel` until the session ends; resolves with the exit code once stdout is flushed. */
 export function pump(
   io: { stdin: Readable; stdout: Writable },
@@ -130,13 +176,15 @@ export function pump(
     let stallTimer: NodeJS.Timeout | undefined
     let toChannel = 0
     let toStdout = 0
+    let stdinReads = 0
+    let channelReads = 0
 
     const finish = (code: ExitCode, why: string) => {
       if (finished) return
       finished = true
       clearTimeout(timer)
       clearTimeout(stallTimer)
-      log.debug(`${why}; ${toChannel} bytes in, ${toStdout} bytes out`)
+      log.debug(`${why}; ${toChannel} bytes in (${stdinReads} reads), ${toStdout} bytes out (${channelReads} reads)`)
       stdin.pause()
       // Whatever was already handed to either side is delivered before the
       // exit code is: never lose bytes that were accepted.
@@ -161,6 +209,7 @@ export function pump(
       clearTimeout(stallTimer)
       stallTimer = undefined
       toStdout += chunk.length
+      channelReads++
       if (!stdout.write(chunk)) {
         channel.pause()
         stdout.once('drain', () => channel.resume())
@@ -181,16 +230,22 @@ export function pump(
       log.error(`no answer within ${ms / 1000} s (--request-timeout); ending the connection`)
       finish(ExitCode.TIMEOUT, 'the channel stalled')
     }
-    stdin.on('data', (chunk: Buffer) => {
+    const sent = (n: number) => {
       outstanding = true
       const limit = options.requestTimeoutMs
       if (limit !== undefined && stallTimer === undefined) stallTimer = setTimeout(stalled, limit, limit)
-      toChannel += chunk.length
-      if (!channel.write(chunk)) {
-        stdin.pause()
-        channel.once('drain', () => stdin.resume())
-      }
-    })
+      toChannel += n
+      stdinReads++
+    }
+    if (!lendBuffers(stdin, twoBuffers(channel, sent, () => finished || stdin.resume()))) {
+      stdin.on('data', (chunk: Buffer) => {
+        sent(chunk.length)
+        if (!channel.write(chunk)) {
+          stdin.pause()
+          channel.once('drain', () => stdin.resume())
+        }
+      })
+    }
     onEnd(stdin, () => {
       stdinEnded = true
       log.debug('stdin at EOF')

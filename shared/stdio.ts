@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import { type Readable, Writable } from 'node:stream'
 import tty from 'node:tty'
+import { FdReader, lendingSocket } from './lent-buffers.js'
 
 /**
  * The process's stdin and stdout as streams a relay can rely on: binary,
@@ -91,9 +92,9 @@ function openStdin(platform: NodeJS.Platform): Readable {
   const kind = kindOf(0)
   if (kind === 'tty') return process.stdin
   if (kind === 'stream' && platform !== 'win32') {
-    return new net.Socket({ fd: 0, readable: true, writable: false, allowHalfOpen: true })
+    return lendingSocket(0)
   }
-  return fs.createReadStream('', { fd: 0, autoClose: true, highWaterMark: 64 * 1024 })
+  return new FdReader(0)
 }
 
 function openStdout(platform: NodeJS.Platform): Writable {
