@@ -9,12 +9,19 @@
  *   direct:       socat → uds-relay ────────────────────────────→ Cygwin file → ssh-agent
  *   pipe:         socat → pageant-relay → Pageant pipe → relay-listen → uds-relay → …
  *   WM_COPYDATA:  socat → pageant-relay → Pageant window → relay-listen → uds-relay (one connection, kept) → …
+ *   + one hop:    socat → pageant-relay → node.exe forwarder pipe → Pageant pipe → …
+ *
+ * The last row is the floor of any relay that adds a pipe: the same pipe path
+ * with one more hop made by Node's own named-pipe code (no relaykit in it),
+ * against the pipe row. It is what a Wine named-pipe hop costs, and so what
+ * relaykit's Pageant pipe cannot cost less than here.
  */
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { type LabEnv, ensureWineServer, holdPageantAbsent, runWine, wineEnv } from '../lab/winlab.js'
-import { perRequest } from './measure.js'
+import { fileURLToPath } from 'node:url'
+import { type LabEnv, ensureWineServer, holdPageantAbsent, runWine, uniquePipeName, wineEnv, winPath } from '../lab/winlab.js'
+import { interleaved, perRequest } from './measure.js'
 import { daemon, socat, sshAgent, stopAll, waitForFile } from './processes.js'
 import type { Report } from './results-table.js'
 
@@ -25,6 +32,10 @@ export interface PageantServerOptions {
 }
 
 const IDENTITIES = Buffer.from([0, 0, 0, 1, 11])
+// lib/bench/*.js at run time; the .cjs fixtures stay in the source tree.
+const forwarder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'fixtures', 'pipe-forwarder.cjs')
+/** Rounds the requests are measured in, each path in turn, so the machine's load falls on all alike. */
+const ROUNDS = 5
 
 /** Wait until relaykit's Pageant answers over WM_COPYDATA. */
 async function servedByRelaykit(lab: LabEnv, exe: string): Promise<void> {
@@ -50,22 +61,40 @@ export async function benchPageantServer(report: Report, lab: LabEnv, o: Pageant
     const env = wineEnv(lab)
     // The Unix path as it is: Wine resolves it on drive Z:, and socat's EXEC string would take Z:'s colon apart.
     const upstream = ['uds-relay', '--cygwin-variant', 'cygwin', cygFile]
-    daemon(lab.wine64, [o.exe, 'relay-listen', '--pageant', '--', ...upstream], env)
+    const config = path.join(dir, 'openssh.conf')
+    daemon(lab.wine64, [o.exe, 'relay-listen', '--pageant', '--openssh-config', winPath(config), '--', ...upstream], env)
     await servedByRelaykit(lab, o.exe)
+    const pageantPipe = /^IdentityAgent "?([^"\r\n]+)/m.exec(fs.readFileSync(config, 'utf8'))?.[1]
+    if (!pageantPipe) throw new Error(`no IdentityAgent line in ${config}`)
+    const hop = uniquePipeName('bench-hop')
+    const ready = path.join(dir, 'forwarder.ready')
+    daemon(lab.wine64, [lab.nodeExe, winPath(forwarder)], { ...env, PIPE: hop, TARGET: pageantPipe, READY: winPath(ready) })
+    await waitForFile(ready, 60_000)
 
     const w = `EXEC:${lab.wine64} ${o.exe}`
     const direct = path.join(dir, 'direct.sock')
     const pipe = path.join(dir, 'pipe.sock')
     const window = path.join(dir, 'window.sock')
+    const hopped = path.join(dir, 'hop.sock')
     await socat(direct, `${w} ${upstream.join(' ')}`, env)
     await socat(pipe, `${w} pageant-relay --transport pipe`, env)
     await socat(window, `${w} pageant-relay --transport wmcopydata`, env)
+    await socat(hopped, `${w} pageant-relay --ssh ${hop.replaceAll('\\', '/')}`, env)
 
+    const n = Math.max(1, Math.round(o.requests / ROUNDS))
+    const t = await interleaved(ROUNDS, {
+      direct: () => perRequest(direct, n),
+      pipe: () => perRequest(pipe, n),
+      window: () => perRequest(window, n),
+      hopped: () => perRequest(hopped, n),
+    })
     const group = `request through relaykit as Pageant (${o.requests}x, one connection, Wine)`
     const baseline = 'the upstream asked directly (uds-relay)'
-    report.add(group, baseline, await perRequest(direct, o.requests), 'ms')
-    report.add(group, "relaykit's Pageant pipe (pageant-relay --transport pipe)", await perRequest(pipe, o.requests), 'ms', baseline)
-    report.add(group, "relaykit's Pageant window (pageant-relay --transport wmcopydata)", await perRequest(window, o.requests), 'ms', baseline)
+    const viaPipe = "relaykit's Pageant pipe (pageant-relay --transport pipe)"
+    report.add(group, baseline, t.direct, 'ms')
+    report.add(group, viaPipe, t.pipe, 'ms', baseline)
+    report.add(group, "relaykit's Pageant window (pageant-relay --transport wmcopydata)", t.window, 'ms', baseline)
+    report.add(group, "the pipe path plus one node.exe pipe hop (Wine's floor for a hop)", t.hopped, 'ms', viaPipe)
   } finally {
     await stopAll()
     release()
