@@ -7,9 +7,14 @@
  * relaykit.exe under Wine on one connection:
  *
  *   direct:       socat → uds-relay ────────────────────────────→ Cygwin file → ssh-agent
- *   pipe:         socat → pageant-relay → Pageant pipe → relay-listen → uds-relay → …
+ *   pipe:         socat → npiperelay ──→ Pageant pipe → relay-listen → uds-relay → …
  *   WM_COPYDATA:  socat → pageant-relay → Pageant window → relay-listen → uds-relay (one connection, kept) → …
- *   + one hop:    socat → pageant-relay → node.exe forwarder pipe → Pageant pipe → …
+ *   + one hop:    socat → npiperelay ──→ node.exe forwarder pipe → Pageant pipe → …
+ *
+ * The pipe is asked by npiperelay, a byte relay like the baseline's
+ * uds-relay, so that the two differ only in what relaykit as Pageant adds
+ * (PuTTY's clients open the pipe themselves; any relay in front is the
+ * bench's, not theirs). WM_COPYDATA needs pageant-relay.
  *
  * The last row is the floor of any relay that adds a pipe: the same pipe path
  * with one more hop made by Node's own named-pipe code (no relaykit in it),
@@ -77,9 +82,9 @@ export async function benchPageantServer(report: Report, lab: LabEnv, o: Pageant
     const window = path.join(dir, 'window.sock')
     const hopped = path.join(dir, 'hop.sock')
     await socat(direct, `${w} ${upstream.join(' ')}`, env)
-    await socat(pipe, `${w} pageant-relay --transport pipe`, env)
+    await socat(pipe, `${w} npiperelay -ei -s ${pageantPipe.replaceAll('\\', '/')}`, env)
     await socat(window, `${w} pageant-relay --transport wmcopydata`, env)
-    await socat(hopped, `${w} pageant-relay --ssh ${hop.replaceAll('\\', '/')}`, env)
+    await socat(hopped, `${w} npiperelay -ei -s ${hop.replaceAll('\\', '/')}`, env)
 
     const n = Math.max(1, Math.round(o.requests / ROUNDS))
     const t = await interleaved(ROUNDS, {
@@ -90,7 +95,7 @@ export async function benchPageantServer(report: Report, lab: LabEnv, o: Pageant
     })
     const group = `request through relaykit as Pageant (${o.requests}x, one connection, Wine)`
     const baseline = 'the upstream asked directly (uds-relay)'
-    const viaPipe = "relaykit's Pageant pipe (pageant-relay --transport pipe)"
+    const viaPipe = "relaykit's Pageant pipe (npiperelay)"
     report.add(group, baseline, t.direct, 'ms')
     report.add(group, viaPipe, t.pipe, 'ms', baseline)
     report.add(group, "relaykit's Pageant window (pageant-relay --transport wmcopydata)", t.window, 'ms', baseline)
