@@ -1,5 +1,4 @@
 import type { Duplex } from 'node:stream'
-import { assuanRetryable, connectAssuan } from '../../shared/channels/assuan/client.js'
 import { type AgentMode, agentModeFlags, parseAgentMode, relayAgentMessages } from '../../shared/agent/mode.js'
 import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
 import { dial } from '../../shared/channels/dial.js'
@@ -55,10 +54,12 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   }
 
   log.debug(`connecting to ${target}`)
-  const connect = flags.a ? () => connectAssuan(target) : () => connectPipe(target)
+  // Loaded only for -a: a pipe relay does not evaluate the libassuan client.
+  const assuan = flags.a ? await import('../../shared/channels/assuan/client.js') : undefined
+  const connect = assuan ? () => assuan.connectAssuan(target) : () => connectPipe(target)
   let channel: Duplex
   try {
-    channel = await dial(connect, { poll: flags.p === true, retryable: flags.a ? assuanRetryable : pipeRetryable, log, what: target })
+    channel = await dial(connect, { poll: flags.p === true, retryable: assuan ? assuan.assuanRetryable : pipeRetryable, log, what: target })
   } catch (err) {
     const e = err instanceof RelayError ? err : describePipeError(target, err)
     log.error(e.message)
