@@ -78,6 +78,19 @@ export class PageantTransport {
     return queryByCopyData(hwnd, request, this.#options.timeoutMs)
   }
 
+  /**
+   * Starts loading what every query needs on Windows, koffi (with its cache
+   * check) and the kernel32 bindings, while the relay still waits for the
+   * first request on stdin: under Wine that is tens of milliseconds that
+   * would otherwise come after the request arrived. Deferred to the next
+   * turn of the event loop, so that the stdin read is under way first. A
+   * failure is left for that query to meet and report.
+   */
+  prepare(): void {
+    if (process.platform !== 'win32') return
+    setImmediate(() => void import('../../win32/kernel32.js').then((m) => m.kernel32()).catch(() => {}))
+  }
+
   close(): void {
     this.#pipe?.close()
   }
