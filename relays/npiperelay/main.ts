@@ -53,6 +53,11 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     if (why) log.error(`hide console window to run in background failed: ${why}`)
   }
 
+  // Start reading stdin now: opening a pipe loads koffi for its owner check
+  // (tens of ms under Wine, on this thread), and the request a client sends
+  // at once is then read meanwhile, by the thread pool, instead of after.
+  // Nothing is lost: it waits in the stream's buffer for the pump.
+  io.stdin.read(0)
   log.debug(`connecting to ${target}`)
   // Loaded only for -a: a pipe relay does not evaluate the libassuan client.
   const assuan = flags.a ? await import('../../shared/channels/assuan/client.js') : undefined
