@@ -75,6 +75,9 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const pipeName = flags.ssh as string | undefined
   const newTransport = () => new PageantTransport({ mode, pipeName, timeoutMs: timeoutSeconds * 1000, log })
   const transport = newTransport()
+  // The request is read (by the thread pool) while koffi loads for the pipe
+  // or the window: both before the first query rather than one after the other.
+  io.stdin.read(0)
   transport.prepare()
   const id = `pageant-relay ${mode} ${pipeName ?? ''}`
   const query = emulate((request) => transport.query(request), { id, open: newTransport, options: emulation, policy, log, env: io.env })

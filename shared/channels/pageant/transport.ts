@@ -80,15 +80,15 @@ export class PageantTransport {
 
   /**
    * Starts loading what every query needs on Windows, koffi (with its cache
-   * check) and the kernel32 bindings, while the relay still waits for the
-   * first request on stdin: under Wine that is tens of milliseconds that
-   * would otherwise come after the request arrived. Deferred to the next
-   * turn of the event loop, so that the stdin read is under way first. A
-   * failure is left for that query to meet and report.
+   * check) and the kernel32 bindings, before the first request is there:
+   * under Wine that is tens of milliseconds on the main thread, which a
+   * caller that has already asked for stdin (`read(0)`) spends while the
+   * thread pool reads the request, instead of after it arrived. A failure
+   * is left for that query to meet and report.
    */
   prepare(): void {
     if (process.platform !== 'win32') return
-    setImmediate(() => void import('../../win32/kernel32.js').then((m) => m.kernel32()).catch(() => {}))
+    void import('../../win32/kernel32.js').then((m) => m.kernel32()).catch(() => {})
   }
 
   close(): void {
