@@ -16,7 +16,7 @@
 /** V8 flags of every run that makes a code cache. */
 export const CACHE_FLAGS = ['--predictable'] as const
 
-import { mkdir } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { build } from 'esbuild'
 import { labStatus, runWine, winPath, ensureWineServer } from '../lab/winlab.js'
@@ -61,19 +61,34 @@ export async function makeCodeCaches(job: CodeCacheJob): Promise<CodeCaches> {
   const dir = join(job.workDir, `${target.id}.caches`)
   if (target.id === 'linux-x64') {
     await mkdir(dir, { recursive: true })
-    await runTool(job.node, [...CACHE_FLAGS, job.producer, job.partsDir, dir, ...job.parts], {
-      env: { PATH: process.env.PATH ?? '' },
-      hint: `Making the V8 code cache for ${target.id} failed.`,
-    })
-    return { dir }
+    // One process per part: the producer runs the part, which ends the process.
+    for (const part of job.parts) {
+      await runTool(job.node, [...CACHE_FLAGS, job.producer, job.partsDir, dir, part], {
+        env: { PATH: process.env.PATH ?? '' },
+        hint: `Making the V8 code cache of ${part} for ${target.id} failed.`,
+      })
+    }
+    return checked(dir, job.parts, target.id)
   }
   if (target.id !== 'win-x64') return { none: `no ${target.id} machine to run its Node on` }
   const lab = labStatus()
   if (!lab.ready) return { none: `no Wine lab (${lab.reason})` }
   await mkdir(dir, { recursive: true })
   ensureWineServer(lab.env)
-  const args = [...CACHE_FLAGS, winPath(job.producer), winPath(job.partsDir), winPath(dir), ...job.parts]
-  const r = await runWine(lab.env, job.node, args, { timeoutMs: 120_000 })
-  if (r.code !== 0) throw new BuildError(`Making the V8 code cache for win-x64 under Wine failed (exit ${r.code}):\n${r.stderr}`)
+  for (const part of job.parts) {
+    const args = [...CACHE_FLAGS, winPath(job.producer), winPath(job.partsDir), winPath(dir), part]
+    const r = await runWine(lab.env, job.node, args, { timeoutMs: 120_000 })
+    if (r.code !== 0) throw new BuildError(`Making the V8 code cache of ${part} for win-x64 under Wine failed (exit ${r.code}):\n${r.stderr}`)
+  }
+  return checked(dir, job.parts, target.id)
+}
+
+/** The folder, once every part's cache is in it (a run that ended some other way wrote none). */
+async function checked(dir: string, parts: readonly string[], target: string): Promise<CodeCaches> {
+  for (const part of parts) {
+    await stat(join(dir, `${part}.cache`)).catch(() => {
+      throw new BuildError(`Making the V8 code cache for ${target}: ${part} ended without writing its cache`)
+    })
+  }
   return { dir }
 }

@@ -3,8 +3,6 @@ import type { RelayMain } from './relay.js'
 import { endWritable } from './pump.js'
 import { messageOf } from './relay-error.js'
 import { openStdio } from './stdio.js'
-import { checkKoffiCacheWith, koffiLoaded } from './win32/koffi.js'
-import { checkKoffiCache } from './win32/koffi-cache-check.js'
 
 /**
  * Run a relay as its own process: real stdio in, exit code out.
@@ -23,8 +21,12 @@ import { checkKoffiCache } from './win32/koffi-cache-check.js'
  * exit code it earned, everything having been flushed already.
  */
 export async function runStandalone(main: RelayMain, argv: readonly string[]): Promise<never> {
-  // Here, not in koffi.ts: the check needs the Win32 modules, which need koffi.ts.
-  checkKoffiCacheWith(checkKoffiCache)
+  // koffi is used on Windows only (and only there is its cache to check), so
+  // elsewhere neither koffi.ts nor the check is evaluated. The check is set
+  // here, not in koffi.ts, because it needs the Win32 modules, which need
+  // koffi.ts; it is loaded only with koffi.
+  const win32 = process.platform === 'win32' ? await import('./win32/koffi.js') : undefined
+  win32?.checkKoffiCacheWith(() => import('./win32/koffi-cache-check.js').then((m) => m.checkKoffiCache))
   const stdio = openStdio()
   // Not a spread: that would open stdin, which a relay opens only if it reads it.
   const io = Object.assign(stdio, { env: process.env })
@@ -36,7 +38,7 @@ export async function runStandalone(main: RelayMain, argv: readonly string[]): P
     code = ExitCode.ERROR
   }
   await endWritable(io.stdout)
-  if (process.platform === 'win32' && ((stdio.stdinOpened() && !io.stdin.readableEnded) || koffiLoaded())) {
+  if (win32 && ((stdio.stdinOpened() && !io.stdin.readableEnded) || win32.koffiLoaded())) {
     const { terminateSelf } = await import('./win32/process.js')
     await terminateSelf(code).catch(() => process.exit(code))
   }

@@ -58,7 +58,7 @@ export function muxRelay(findRelay: FindRelay): RelayDefinition {
     name: cli.name,
     summary: 'run a relay per stream over one long-lived process (for relay-listen --mux)',
     main: (argv, io) => main(argv, io, findRelay),
-    // Only relay-listen --mux starts it, as `relaykit mux …`: no link of that name on PATH.
+    // Only relay-listen --mux starts it, as `relaykit mux ...`: no link of that name on PATH.
     linked: false,
   }
 }

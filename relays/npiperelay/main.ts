@@ -1,5 +1,4 @@
 import type { Duplex } from 'node:stream'
-import { assuanRetryable, connectAssuan } from '../../shared/channels/assuan/client.js'
 import { type AgentMode, agentModeFlags, parseAgentMode, relayAgentMessages } from '../../shared/agent/mode.js'
 import { flagValueError, parseCli, type CliSpec } from '../../shared/cli.js'
 import { dial } from '../../shared/channels/dial.js'
@@ -54,11 +53,18 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
     if (why) log.error(`hide console window to run in background failed: ${why}`)
   }
 
+  // Start reading stdin now: opening a pipe loads koffi for its owner check
+  // (tens of ms under Wine, on this thread), and the request a client sends
+  // at once is then read meanwhile, by the thread pool, instead of after.
+  // Nothing is lost: it waits in the stream's buffer for the pump.
+  io.stdin.read(0)
   log.debug(`connecting to ${target}`)
-  const connect = flags.a ? () => connectAssuan(target) : () => connectPipe(target)
+  // Loaded only for -a: a pipe relay does not evaluate the libassuan client.
+  const assuan = flags.a ? await import('../../shared/channels/assuan/client.js') : undefined
+  const connect = assuan ? () => assuan.connectAssuan(target) : () => connectPipe(target)
   let channel: Duplex
   try {
-    channel = await dial(connect, { poll: flags.p === true, retryable: flags.a ? assuanRetryable : pipeRetryable, log, what: target })
+    channel = await dial(connect, { poll: flags.p === true, retryable: assuan ? assuan.assuanRetryable : pipeRetryable, log, what: target })
   } catch (err) {
     const e = err instanceof RelayError ? err : describePipeError(target, err)
     log.error(e.message)

@@ -2,14 +2,12 @@ import { type AgentPolicy, parsePolicy, policyFlags } from '../../shared/agent/p
 import { relayAgent } from '../../shared/agent/relay.js'
 import { emulate } from '../../shared/agent/emulation.js'
 import { type EmulationOptions, emulationFlags, parseEmulation } from '../../shared/agent/emulation-options.js'
-import { connectAssuan } from '../../shared/channels/assuan/client.js'
 import { type CliSpec, flagValueError, parseChoice, parseCli, parseSeconds } from '../../shared/cli.js'
 import { ExitCode } from '../../shared/exit-codes.js'
 import { createLog, type Log, openLogFile } from '../../shared/log.js'
 import { pump } from '../../shared/pump.js'
 import type { RelayDefinition, RelayIo } from '../../shared/relay.js'
 import { RelayError, messageOf } from '../../shared/relay-error.js'
-import { gpgSocketPath } from '../../shared/channels/assuan/gpg-socket.js'
 import { PageantTransport, TRANSPORT_MODES, type TransportMode } from '../../shared/channels/pageant/transport.js'
 
 export const cli: CliSpec = {
@@ -77,6 +75,10 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
   const pipeName = flags.ssh as string | undefined
   const newTransport = () => new PageantTransport({ mode, pipeName, timeoutMs: timeoutSeconds * 1000, log })
   const transport = newTransport()
+  // The request is read (by the thread pool) while koffi loads for the pipe
+  // or the window: both before the first query rather than one after the other.
+  io.stdin.read(0)
+  transport.prepare()
   const id = `pageant-relay ${mode} ${pipeName ?? ''}`
   const query = emulate((request) => transport.query(request), { id, open: newTransport, options: emulation, policy, log, env: io.env })
   try {
@@ -88,6 +90,11 @@ export async function main(argv: readonly string[], io: RelayIo): Promise<number
 
 async function relayGpg(name: string, basepath: string | undefined, io: RelayIo, log: Log): Promise<number> {
   try {
+    // Loaded only for --gpg: a Pageant relay does not evaluate the libassuan client.
+    const [{ connectAssuan }, { gpgSocketPath }] = await Promise.all([
+      import('../../shared/channels/assuan/client.js'),
+      import('../../shared/channels/assuan/gpg-socket.js'),
+    ])
     const socket = await connectAssuan(gpgSocketPath(name, basepath, io.env))
     return await pump(io, socket, { halfClose: true, log })
   } catch (err) {

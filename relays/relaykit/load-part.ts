@@ -1,5 +1,5 @@
-import fs from 'node:fs'
-import path from 'node:path'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { type CompiledPart, compilePart, requireBuiltin, requireNextTo } from './part-script.js'
 
 /**
@@ -29,6 +29,6 @@ function cacheOf(sea: Sea, name: string): Uint8Array | undefined {
 /** Loads part `name`; `sea` is node:sea inside the executable, undefined under plain node. */
 export function loadPart(name: string, sea: Sea | undefined, mainScript: string): CompiledPart {
   if (sea) return compilePart(name, sea.getAsset(partAsset(name), 'utf8'), requireBuiltin, cacheOf(sea, name))
-  const file = path.join(path.dirname(mainScript), 'parts', `${name}.cjs`)
-  return compilePart(name, fs.readFileSync(file, 'utf8'), requireNextTo(file))
+  const file = join(dirname(mainScript), 'parts', `${name}.cjs`)
+  return compilePart(name, readFileSync(file, 'utf8'), requireNextTo(file))
 }

@@ -1,4 +1,4 @@
-import vm from 'node:vm'
+import { Script } from 'node:vm'
 
 /**
  * Compiling one part of the standalone executable (see route.ts) from its
@@ -20,7 +20,7 @@ export interface PartExports {
 /** A compiled, evaluated part. */
 export interface CompiledPart {
   readonly exports: PartExports
-  readonly script: vm.Script
+  readonly script: Script
   /** true when V8 refused the cache given (other V8 flags, other build); undefined without one. */
   readonly cacheRejected: boolean | undefined
 }
@@ -51,7 +51,7 @@ const WRAPPER_TAIL = '\n})'
 /** Compiles and evaluates the CommonJS bundle of part `name`. */
 export function compilePart(name: string, source: string, require: PartRequire, cachedData?: Uint8Array): CompiledPart {
   const filename = `relaykit/${name}.js`
-  const script = new vm.Script(WRAPPER_HEAD + source + WRAPPER_TAIL, {
+  const script = new Script(WRAPPER_HEAD + source + WRAPPER_TAIL, {
     filename,
     ...(cachedData ? { cachedData } : {}),
   })

@@ -5,7 +5,9 @@
  * `relays/relaykit/bin.ts` stays the entry of the npm package, where Node
  * loads modules one by one anyway.
  */
-import fs from 'node:fs'
+// Named imports throughout the dispatcher: a default import of a builtin
+// makes esbuild copy the module's every export at start (its __toESM).
+import { writeSync } from 'node:fs'
 import { VERSION } from '../../shared/version.js'
 import { invokedName } from './invoked-name.js'
 import { loadPart } from './load-part.js'
@@ -23,7 +25,7 @@ function main(): void {
   const chosen = route(invokedName(process.argv, process.execPath, sea !== undefined), process.argv.slice(2))
   if (chosen.kind === 'version') {
     // Synchronous: nothing is left in flight when the process ends.
-    fs.writeSync(1, `relaykit ${VERSION}\n`)
+    writeSync(1, `relaykit ${VERSION}\n`)
     return
   }
   const started = process.hrtime.bigint()
@@ -31,7 +33,7 @@ function main(): void {
   if (process.env.RELAYKIT_TRACE_PARTS === '1') {
     const cache = part.cacheRejected === undefined ? 'none' : part.cacheRejected ? 'rejected' : 'accepted'
     const ms = (Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)
-    fs.writeSync(2, `relaykit: part ${chosen.part}, code cache ${cache}, loaded in ${ms} ms\n`)
+    writeSync(2, `relaykit: part ${chosen.part}, code cache ${cache}, loaded in ${ms} ms\n`)
   }
   part.exports.run(chosen.invoked, chosen.args)
 }

@@ -1,9 +1,6 @@
 import type { Duplex, Readable, Writable } from 'node:stream'
-import { AgentStreamClient } from './client.js'
-import { emulate } from './emulation.js'
 import { type EmulationOptions, emulationActive, emulationFlags, parseEmulation } from './emulation-options.js'
 import { type AgentPolicy, parsePolicy, policyActive, policyFlags } from './policy.js'
-import { relayAgent } from './relay.js'
 import type { ExitCode } from '../exit-codes.js'
 import { parseSeconds } from '../cli.js'
 import type { FlagSpec } from '../go-flags.js'
@@ -16,6 +13,10 @@ import type { Log } from '../log.js'
  * answer SSH_AGENT_FAILURE when the agent stalls or vanishes instead of
  * leaving the client hanging, reconnect to a restarted agent, and with `-v`
  * log each message's direction, type name and length (never its contents).
+ *
+ * The flags and their parsing are all a byte relay loads; the message
+ * relay, the agent client and the emulation are loaded by
+ * {@link relayAgentMessages}, when a command line asks for agent mode.
  */
 /** An agent may wait on a hardware key touch or a Windows Hello prompt. */
 export const DEFAULT_AGENT_TIMEOUT_S = 120
@@ -73,6 +74,7 @@ export async function relayAgentMessages(
   log: Log,
   agentId: string,
 ): Promise<ExitCode> {
+  const [{ AgentStreamClient }, { emulate }, { relayAgent }] = await Promise.all([import('./client.js'), import('./emulation.js'), import('./relay.js')])
   const timeoutMs = mode.requestTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_S * 1000
   let first: Duplex | undefined = channel
   const client = new AgentStreamClient(() => {

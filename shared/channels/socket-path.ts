@@ -1,9 +1,7 @@
 import fs from 'node:fs'
 import nodePath from 'node:path'
 import type { Duplex } from 'node:stream'
-import { NoAfUnixError, connectAfUnix } from './af-unix/af-unix.js'
-import { assuanRetryable, connectAssuan } from './assuan/client.js'
-import { connectCygwin, cygwinRetryable } from './cygwin/client.js'
+import { NoAfUnixError } from './af-unix/no-af-unix-error.js'
 import { SOCKET_COOKIE } from './cygwin/format.js'
 import { ExitCode } from '../exit-codes.js'
 import type { CygwinVariantChoice } from './cygwin/variant-flag.js'
@@ -16,6 +14,10 @@ import { connectUnix, describeUnixError, unixRetryable } from './unix/client.js'
  * gpg-agent's S.gpg-agent.ssh) or a libassuan socket file (`PORT\n` +
  * nonce, gpg-agent on Windows). The last two are regular files naming a TCP
  * port on 127.0.0.1; the file's first bytes say which.
+ *
+ * Only the code of the kind found is loaded (dynamic imports): a relay to a
+ * plain Unix socket starts without evaluating the Cygwin, libassuan or
+ * Windows AF_UNIX clients, nor the Win32 bindings they pull in.
  */
 export type PathKind = 'unix' | 'cygwin' | 'assuan' | 'directory'
 
@@ -60,10 +62,16 @@ export async function connectPath(path: string, options: PathConnectOptions = {}
   const kind = pathKind(path)
   if (kind === 'directory') throw new RelayError(`${path} is a directory, not a socket: give the path of the socket inside it`, ExitCode.UNAVAILABLE)
   try {
-    if (kind === 'cygwin') return await connectCygwin(path, { variant: cygwinVariant })
-    if (kind === 'assuan') return await connectAssuan(path)
+    if (kind === 'cygwin') {
+      const { connectCygwin } = await import('./cygwin/client.js')
+      return await connectCygwin(path, { variant: cygwinVariant })
+    }
+    if (kind === 'assuan') {
+      const { connectAssuan } = await import('./assuan/client.js')
+      return await connectAssuan(path)
+    }
     if (platform === 'win32') {
-      const { afUnixHost } = await import('../win32/af-unix-host.js')
+      const [{ connectAfUnix }, { afUnixHost }] = await Promise.all([import('./af-unix/af-unix.js'), import('../win32/af-unix-host.js')])
       return await connectAfUnix(nodePath.resolve(path), await afUnixHost())
     }
     return await connectUnix(path)
@@ -72,8 +80,12 @@ export async function connectPath(path: string, options: PathConnectOptions = {}
   }
 }
 
-/** With `-p`: the thing behind the path is not there yet. */
+/**
+ * With `-p`: the thing behind the path is not there yet. The Cygwin,
+ * libassuan and AF_UNIX clients say so with a RelayError UNAVAILABLE (their
+ * own `…Retryable` predicates), so this needs none of their code.
+ */
 export function pathRetryable(err: unknown): boolean {
   if (err instanceof NoAfUnixError) return false // waiting will not give Windows AF_UNIX
-  return unixRetryable(err) || cygwinRetryable(err) || assuanRetryable(err) || (err instanceof RelayError && err.exitCode === 3)
+  return unixRetryable(err) || (err instanceof RelayError && err.exitCode === ExitCode.UNAVAILABLE)
 }

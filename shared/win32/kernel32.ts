@@ -1,4 +1,5 @@
 import { koffi, type KoffiModule } from './koffi.js'
+import { lazyFunctions } from './lazy-functions.js'
 
 /**
  * kernel32, bound once per process for every module in this folder, with
@@ -46,87 +47,88 @@ export function kernel32With(ffi: KoffiModule): Kernel32 {
 function bind(ffi: KoffiModule) {
   const k32 = ffi.load('kernel32.dll')
   const ntdll = ffi.load('ntdll.dll')
-  return {
-    ffi,
-    // Errors
-    GetLastError: k32.func('uint32_t __stdcall GetLastError()'),
-    SetLastError: k32.func('void __stdcall SetLastError(uint32_t dwErrCode)'),
+  // GetLastError is bound at once: binding it lazily, right after the call
+  // that failed, could run Win32 code that replaces the error it is to read.
+  const eager = { ffi, GetLastError: k32.func('uint32_t __stdcall GetLastError()') }
+  // The rest on first use (lazy-functions.ts): a relay calls a few of them.
+  return lazyFunctions(eager, {
+    SetLastError: () => k32.func('void __stdcall SetLastError(uint32_t dwErrCode)'),
     // Handles, processes, the console
-    CloseHandle: k32.func('int __stdcall CloseHandle(intptr_t hObject)'),
-    GetCurrentProcess: k32.func('intptr_t __stdcall GetCurrentProcess()'),
-    OpenProcess: k32.func('intptr_t __stdcall OpenProcess(uint32_t dwDesiredAccess, int bInheritHandle, uint32_t dwProcessId)'),
-    TerminateProcess: k32.func('int __stdcall TerminateProcess(intptr_t hProcess, uint32_t uExitCode)'),
-    GetConsoleWindow: k32.func('void * __stdcall GetConsoleWindow()'),
-    GetSystemDirectoryW: k32.func('uint32_t __stdcall GetSystemDirectoryW(_Out_ char16_t *lpBuffer, uint32_t uSize)'),
-    GetModuleHandleW: k32.func('intptr_t __stdcall GetModuleHandleW(const char16_t *lpModuleName)'),
-    GetModuleFileNameW: k32.func('uint32_t __stdcall GetModuleFileNameW(intptr_t hModule, _Out_ char16_t *lpFilename, uint32_t nSize)'),
-    QueryFullProcessImageNameW: k32.func(
+    CloseHandle: () => k32.func('int __stdcall CloseHandle(intptr_t hObject)'),
+    GetCurrentProcess: () => k32.func('intptr_t __stdcall GetCurrentProcess()'),
+    OpenProcess: () => k32.func('intptr_t __stdcall OpenProcess(uint32_t dwDesiredAccess, int bInheritHandle, uint32_t dwProcessId)'),
+    TerminateProcess: () => k32.func('int __stdcall TerminateProcess(intptr_t hProcess, uint32_t uExitCode)'),
+    GetConsoleWindow: () => k32.func('void * __stdcall GetConsoleWindow()'),
+    GetSystemDirectoryW: () => k32.func('uint32_t __stdcall GetSystemDirectoryW(_Out_ char16_t *lpBuffer, uint32_t uSize)'),
+    GetModuleHandleW: () => k32.func('intptr_t __stdcall GetModuleHandleW(const char16_t *lpModuleName)'),
+    GetModuleFileNameW: () => k32.func('uint32_t __stdcall GetModuleFileNameW(intptr_t hModule, _Out_ char16_t *lpFilename, uint32_t nSize)'),
+    QueryFullProcessImageNameW: () => k32.func(
       'int __stdcall QueryFullProcessImageNameW(intptr_t hProcess, uint32_t dwFlags, _Out_ char16_t *lpExeName, _Inout_ uint32_t *lpdwSize)',
     ),
-    GlobalGetAtomNameW: k32.func('uint32_t __stdcall GlobalGetAtomNameW(uint16_t nAtom, _Out_ char16_t *lpBuffer, int nSize)'),
+    GlobalGetAtomNameW: () => k32.func('uint32_t __stdcall GlobalGetAtomNameW(uint16_t nAtom, _Out_ char16_t *lpBuffer, int nSize)'),
     // Events
-    CreateEventW: k32.func('intptr_t __stdcall CreateEventW(void *lpEventAttributes, int bManualReset, int bInitialState, const char16_t *lpName)'),
-    SetEvent: k32.func('int __stdcall SetEvent(intptr_t hEvent)'),
-    GetHandleInformation: k32.func('int __stdcall GetHandleInformation(intptr_t hObject, _Out_ uint32_t *lpdwFlags)'),
-    SetHandleInformation: k32.func('int __stdcall SetHandleInformation(intptr_t hObject, uint32_t dwMask, uint32_t dwFlags)'),
+    CreateEventW: () => k32.func('intptr_t __stdcall CreateEventW(void *lpEventAttributes, int bManualReset, int bInitialState, const char16_t *lpName)'),
+    SetEvent: () => k32.func('int __stdcall SetEvent(intptr_t hEvent)'),
+    GetHandleInformation: () => k32.func('int __stdcall GetHandleInformation(intptr_t hObject, _Out_ uint32_t *lpdwFlags)'),
+    SetHandleInformation: () => k32.func('int __stdcall SetHandleInformation(intptr_t hObject, uint32_t dwMask, uint32_t dwFlags)'),
     // Memory
-    LocalAlloc: k32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
-    LocalFree: k32.func('void * __stdcall LocalFree(void *hMem)'),
-    CopyIn: ntdll.func('void __stdcall RtlMoveMemory(uintptr_t Destination, const void *Source, size_t Length)'),
-    CopyOut: ntdll.func('void __stdcall RtlMoveMemory(void *Destination, uintptr_t Source, size_t Length)'),
-    RtlZeroMemory: ntdll.func('void __stdcall RtlZeroMemory(uintptr_t Destination, size_t Length)'),
+    LocalAlloc: () => k32.func('void * __stdcall LocalAlloc(uint32_t uFlags, size_t uBytes)'),
+    LocalFree: () => k32.func('void * __stdcall LocalFree(void *hMem)'),
+    CopyIn: () => ntdll.func('void __stdcall RtlMoveMemory(uintptr_t Destination, const void *Source, size_t Length)'),
+    CopyOut: () => ntdll.func('void __stdcall RtlMoveMemory(void *Destination, uintptr_t Source, size_t Length)'),
+    RtlZeroMemory: () => ntdll.func('void __stdcall RtlZeroMemory(uintptr_t Destination, size_t Length)'),
     // Files
-    CreateFileW: k32.func(
+    CreateFileW: () => k32.func(
       'intptr_t __stdcall CreateFileW(const char16_t *lpFileName, uint32_t dwDesiredAccess, uint32_t dwShareMode, void *lpSecurityAttributes, uint32_t dwCreationDisposition, uint32_t dwFlagsAndAttributes, intptr_t hTemplateFile)',
     ),
-    GetFileInformationByHandle: k32.func('int __stdcall GetFileInformationByHandle(intptr_t hFile, void *lpFileInformation)'),
-    GetFileAttributesW: k32.func('uint32_t __stdcall GetFileAttributesW(const char16_t *lpFileName)'),
-    SetFileAttributesW: k32.func('int __stdcall SetFileAttributesW(const char16_t *lpFileName, uint32_t dwFileAttributes)'),
-    ReadFile: k32.func(
+    GetFileInformationByHandle: () => k32.func('int __stdcall GetFileInformationByHandle(intptr_t hFile, void *lpFileInformation)'),
+    GetFileAttributesW: () => k32.func('uint32_t __stdcall GetFileAttributesW(const char16_t *lpFileName)'),
+    SetFileAttributesW: () => k32.func('int __stdcall SetFileAttributesW(const char16_t *lpFileName, uint32_t dwFileAttributes)'),
+    ReadFile: () => k32.func(
       'int __stdcall ReadFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToRead, uintptr_t lpNumberOfBytesRead, uintptr_t lpOverlapped)',
     ),
-    WriteFile: k32.func(
+    WriteFile: () => k32.func(
       'int __stdcall WriteFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToWrite, uintptr_t lpNumberOfBytesWritten, uintptr_t lpOverlapped)',
     ),
-    CancelIoEx: k32.func('int __stdcall CancelIoEx(intptr_t hFile, uintptr_t lpOverlapped)'),
+    CancelIoEx: () => k32.func('int __stdcall CancelIoEx(intptr_t hFile, uintptr_t lpOverlapped)'),
     // File mappings
-    CreateFileMappingW: k32.func(
+    CreateFileMappingW: () => k32.func(
       'intptr_t __stdcall CreateFileMappingW(intptr_t hFile, void *lpAttributes, uint32_t flProtect, uint32_t dwMaximumSizeHigh, uint32_t dwMaximumSizeLow, const char16_t *lpName)',
     ),
-    MapViewOfFile: k32.func(
+    MapViewOfFile: () => k32.func(
       'void * __stdcall MapViewOfFile(intptr_t hFileMappingObject, uint32_t dwDesiredAccess, uint32_t dwFileOffsetHigh, uint32_t dwFileOffsetLow, size_t dwNumberOfBytesToMap)',
     ),
-    OpenFileMappingW: k32.func('intptr_t __stdcall OpenFileMappingW(uint32_t dwDesiredAccess, int bInheritHandle, const char16_t *lpName)'),
-    VirtualQuery: k32.func('size_t __stdcall VirtualQuery(void *lpAddress, void *lpBuffer, size_t dwLength)'),
-    UnmapViewOfFile: k32.func('int __stdcall UnmapViewOfFile(void *lpBaseAddress)'),
+    OpenFileMappingW: () => k32.func('intptr_t __stdcall OpenFileMappingW(uint32_t dwDesiredAccess, int bInheritHandle, const char16_t *lpName)'),
+    VirtualQuery: () => k32.func('size_t __stdcall VirtualQuery(void *lpAddress, void *lpBuffer, size_t dwLength)'),
+    UnmapViewOfFile: () => k32.func('int __stdcall UnmapViewOfFile(void *lpBaseAddress)'),
     // Named pipes
-    CreateNamedPipeW: k32.func(
+    CreateNamedPipeW: () => k32.func(
       'intptr_t __stdcall CreateNamedPipeW(const char16_t *lpName, uint32_t dwOpenMode, uint32_t dwPipeMode, uint32_t nMaxInstances, uint32_t nOutBufferSize, uint32_t nInBufferSize, uint32_t nDefaultTimeOut, void *lpSecurityAttributes)',
     ),
-    WaitNamedPipeW: k32.func('int __stdcall WaitNamedPipeW(const char16_t *lpNamedPipeName, uint32_t nTimeOut)'),
-    ConnectNamedPipe: k32.func('int __stdcall ConnectNamedPipe(intptr_t hNamedPipe, uintptr_t lpOverlapped)'),
-    DisconnectNamedPipe: k32.func('int __stdcall DisconnectNamedPipe(intptr_t hNamedPipe)'),
-    GetNamedPipeInfo: k32.func(
+    WaitNamedPipeW: () => k32.func('int __stdcall WaitNamedPipeW(const char16_t *lpNamedPipeName, uint32_t nTimeOut)'),
+    ConnectNamedPipe: () => k32.func('int __stdcall ConnectNamedPipe(intptr_t hNamedPipe, uintptr_t lpOverlapped)'),
+    DisconnectNamedPipe: () => k32.func('int __stdcall DisconnectNamedPipe(intptr_t hNamedPipe)'),
+    GetNamedPipeInfo: () => k32.func(
       'int __stdcall GetNamedPipeInfo(intptr_t hNamedPipe, _Out_ uint32_t *lpFlags, _Out_ uint32_t *lpOutBufferSize, _Out_ uint32_t *lpInBufferSize, _Out_ uint32_t *lpMaxInstances)',
     ),
-    NtQueryInformationFile: ntdll.func(
+    NtQueryInformationFile: () => ntdll.func(
       'uint32_t __stdcall NtQueryInformationFile(intptr_t FileHandle, void *IoStatusBlock, void *FileInformation, uint32_t Length, int FileInformationClass)',
     ),
     // Completion ports
-    CreateIoCompletionPort: k32.func(
+    CreateIoCompletionPort: () => k32.func(
       'intptr_t __stdcall CreateIoCompletionPort(intptr_t FileHandle, intptr_t ExistingCompletionPort, uintptr_t CompletionKey, uint32_t NumberOfConcurrentThreads)',
     ),
-    SetFileCompletionNotificationModes: k32.func('int __stdcall SetFileCompletionNotificationModes(intptr_t FileHandle, uint8_t Flags)'),
-    GetQueuedCompletionStatusEx: k32.func(
+    SetFileCompletionNotificationModes: () => k32.func('int __stdcall SetFileCompletionNotificationModes(intptr_t FileHandle, uint8_t Flags)'),
+    GetQueuedCompletionStatusEx: () => k32.func(
       'int __stdcall GetQueuedCompletionStatusEx(intptr_t CompletionPort, uintptr_t lpCompletionPortEntries, uint32_t ulCount, uintptr_t ulNumEntriesRemoved, uint32_t dwMilliseconds, int fAlertable)',
     ),
-    PostQueuedCompletionStatus: k32.func(
+    PostQueuedCompletionStatus: () => k32.func(
       'int __stdcall PostQueuedCompletionStatus(intptr_t CompletionPort, uint32_t dwNumberOfBytesTransferred, uintptr_t dwCompletionKey, uintptr_t lpOverlapped)',
     ),
-    GetOverlappedResult: k32.func(
+    GetOverlappedResult: () => k32.func(
       'int __stdcall GetOverlappedResult(intptr_t hFile, uintptr_t lpOverlapped, _Out_ uint32_t *lpNumberOfBytesTransferred, int bWait)',
     ),
-  }
+  })
 }
 
 /**

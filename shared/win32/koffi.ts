@@ -11,8 +11,10 @@
  * library swapped in that race has been loaded once already; the refusal
  * stops every later start, it cannot undo that one. The check itself
  * (koffi-cache-check.ts) needs the Win32 modules, which need this one, so
- * it is handed in by the process's entry ({@link checkKoffiCacheWith});
- * without one, a cache is refused rather than used unchecked.
+ * it is handed in by the process's entry ({@link checkKoffiCacheWith}) as a
+ * loader: a relay that never loads koffi (every relay on Linux) does not
+ * evaluate the check and its Win32 bindings either. Without one, a cache
+ * is refused rather than used unchecked.
  */
 import type * as Koffi from 'koffi'
 import { ExitCode } from '../exit-codes.js'
@@ -26,21 +28,21 @@ const KOFFI_CACHE_PATHS = Symbol.for('relaykit.koffiCachePaths')
 /** Checks the cache paths with the koffi module just loaded; throws (a RelayError to refuse) when they may not be used. */
 export type KoffiCacheCheck = (ffi: KoffiModule, paths: readonly string[]) => void
 
-let cacheCheck: KoffiCacheCheck | undefined
+let loadCacheCheck: (() => Promise<KoffiCacheCheck>) | undefined
 let loaded: Promise<KoffiModule> | undefined
 
-/** Sets the check the first koffi() runs on the native-module cache (before that call). */
-export function checkKoffiCacheWith(check: KoffiCacheCheck): void {
-  cacheCheck = check
+/** Sets how the first koffi() loads the check it runs on the native-module cache (before that call). */
+export function checkKoffiCacheWith(load: () => Promise<KoffiCacheCheck>): void {
+  loadCacheCheck = load
 }
 
 /** koffi, loaded on first use (and its cache checked, in a single executable on Windows). */
 export function koffi(): Promise<KoffiModule> {
-  loaded ??= import('koffi').then((m) => {
+  loaded ??= import('koffi').then(async (m) => {
     const ffi = m.default as KoffiModule
     const paths = (globalThis as Record<symbol, unknown>)[KOFFI_CACHE_PATHS]
-    // Synchronous, before this promise resolves: no caller does Win32 work first.
-    if (Array.isArray(paths)) checkOrExit(ffi, paths as string[])
+    // Before this promise resolves: no caller has koffi to do Win32 work with first.
+    if (Array.isArray(paths)) await checkOrExit(ffi, paths as string[])
     return ffi
   })
   return loaded
@@ -51,10 +53,10 @@ export function koffi(): Promise<KoffiModule> {
  * doctor's rows catch errors and carry on, and nothing may go on using a
  * library that someone else could have put there.
  */
-function checkOrExit(ffi: KoffiModule, paths: string[]): void {
+async function checkOrExit(ffi: KoffiModule, paths: string[]): Promise<void> {
   try {
-    if (!cacheCheck) throw new Error('no check was set for the native koffi module cache')
-    cacheCheck(ffi, paths)
+    if (!loadCacheCheck) throw new Error('no check was set for the native koffi module cache')
+    ;(await loadCacheCheck())(ffi, paths)
   } catch (err) {
     const refused = err instanceof RelayError ? err : undefined
     process.stderr.write(`relaykit: ${refused ? refused.message : `cannot check the native koffi module cache: ${String(err)}`}\n`)

@@ -5,8 +5,11 @@
  * and whether V8 took the cache.
  */
 import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
 import t from 'tap'
-import { builtExecutable } from '../../lab/built.js'
+import { builtExecutable, repoRoot } from '../../lab/built.js'
+import { partNames } from '../../build/bundle.js'
 import { ensureWineServer, requireLab, runWine } from '../../lab/winlab.js'
 import { ALL_PART, RELAYS_IN_ALL, SEPARATE_PARTS } from '../../relays/relaykit/route.js'
 import { VERSION } from '../../shared/version.js'
@@ -27,6 +30,18 @@ t.test('linux-x64: one part per relay, from its code cache', async (t) => {
   }
   const v = spawnSync(exe, ['--version'], { env, encoding: 'utf8' })
   t.same([v.status, v.stdout, v.stderr], [0, `relaykit ${VERSION}\n`, ''], 'relaykit --version loads no part')
+})
+
+t.test('the dispatcher and every part are pure ASCII', async (t) => {
+  // One other character makes the asset decode to a two-byte string, slower
+  // to decode and to compile on every start (build/bundle.ts: charset).
+  const dist = path.join(repoRoot, 'dist')
+  const files = ['relaykit.cjs', ...partNames(repoRoot).map((p) => path.join('parts', `${p}.cjs`))]
+  for (const file of files) {
+    const text = fs.readFileSync(path.join(dist, file), 'latin1')
+    const at = text.search(/[^\x00-\x7f]/)
+    t.equal(at, -1, `${file}${at < 0 ? '' : `: ${JSON.stringify(text.slice(Math.max(0, at - 60), at + 20))}`}`)
+  }
 })
 
 const lab = requireLab(t)

@@ -4,6 +4,9 @@ import type { Log } from '../../log.js'
 import { RelayError, messageOf } from '../../relay-error.js'
 import { WIN32, WSA, nodeErrorCode } from '../../win32/errors.js'
 import { servedByAnotherUser } from '../owner.js'
+import { NoAfUnixError } from './no-af-unix-error.js'
+
+export { NoAfUnixError }
 
 /**
  * Windows AF_UNIX stream sockets (Windows 10 1803+), both sides, written
@@ -101,15 +104,6 @@ export interface AfUnixHost {
   files: SocketFiles
 }
 
-/** The system has no AF_UNIX at all: waiting (`-p`) will not help. */
-export class NoAfUnixError extends RelayError {
-  constructor() {
-    super(
-      'this Windows has no AF_UNIX sockets (they need Windows 10 1803 or later; Wine has none); use a named pipe //./pipe/NAME instead',
-      ExitCode.UNAVAILABLE,
-    )
-  }
-}
 
 /** `struct sockaddr_un` for `path`; a RelayError (USAGE) if it cannot be one. */
 export function encodeSockaddrUn(path: string): Buffer {

@@ -78,6 +78,19 @@ export class PageantTransport {
     return queryByCopyData(hwnd, request, this.#options.timeoutMs)
   }
 
+  /**
+   * Starts loading what every query needs on Windows, koffi (with its cache
+   * check) and the kernel32 bindings, before the first request is there:
+   * under Wine that is tens of milliseconds on the main thread, which a
+   * caller that has already asked for stdin (`read(0)`) spends while the
+   * thread pool reads the request, instead of after it arrived. A failure
+   * is left for that query to meet and report.
+   */
+  prepare(): void {
+    if (process.platform !== 'win32') return
+    void import('../../win32/kernel32.js').then((m) => m.kernel32()).catch(() => {})
+  }
+
   close(): void {
     this.#pipe?.close()
   }
