@@ -20,10 +20,11 @@ export interface Borrower {
   next(): Buffer
   /**
    * `n` (> 0) bytes were read into the start of `buffer`; false stops
-   * reading until the stream's `resume()`. `buffer` is the one `next()`
-   * gave, except that the first may be another (a read already under way
-   * when the borrower came): the borrower may keep that one, nothing reads
-   * into it again.
+   * reading until the stream's `resume()`. `buffer` is one `next()` gave,
+   * except before the first of those: what was read ahead before the
+   * borrower came (bytes buffered, a read under way) arrives in buffers of
+   * the stream's own, which the borrower may keep; nothing reads into them
+   * again.
    */
   take(n: number, buffer: Buffer): boolean
 }
@@ -31,18 +32,22 @@ export interface Borrower {
 const lend = Symbol('lend')
 
 interface Lender {
-  [lend](borrower: Borrower): void
+  /** Switch to `borrower`; `early` is what was read and buffered before it came, to be taken first. */
+  [lend](borrower: Borrower, early: Buffer | undefined): void
 }
 
 /**
  * From now on, read `stream` into `borrower`'s buffers instead of emitting
- * 'data'; EOF and errors still come as 'end' and 'error'. False when the
- * stream cannot (not made here) or has been read from already: read it as
- * a Readable then.
+ * 'data'; EOF and errors still come as 'end' and 'error'. What a read ahead
+ * (`read(0)`, as npiperelay does while it opens its pipe) left buffered, and
+ * the read still under way, reach the borrower first, in order. False when
+ * the stream cannot (not made here) or someone consumes it already ('data',
+ * pipe): read it as a Readable then.
  */
 export function lendBuffers(stream: Readable, borrower: Borrower): boolean {
-  if (!(lend in stream) || stream.readableFlowing !== null || stream.readableLength > 0) return false
-  ;(stream as Readable & Lender)[lend](borrower)
+  if (!(lend in stream) || stream.readableFlowing !== null) return false
+  const early = stream.readableLength > 0 ? (stream.read() as Buffer | null) : null
+  ;(stream as Readable & Lender)[lend](borrower, early ?? undefined)
   return true
 }
 
@@ -73,8 +78,9 @@ export function lendingSocket(fd: number): net.Socket {
     },
   })
   return Object.assign(socket, {
-    [lend]: (b: Borrower) => {
+    [lend]: (b: Borrower, early: Buffer | undefined) => {
       borrower = b
+      if (early && !b.take(early.length, early)) socket.pause()
     },
   })
 }
@@ -101,14 +107,20 @@ export class FdReader extends Readable implements Lender {
     this.#fd = fd
   }
 
-  [lend](borrower: Borrower): void {
+  [lend](borrower: Borrower, early: Buffer | undefined): void {
     this.#borrower = borrower
+    if (early && !borrower.take(early.length, early)) this.#stopped = true
   }
 
   override _read(size: number): void {
     if (this.#borrower) return this.#lent()
     const scratch = (this.#scratch ??= Buffer.allocUnsafe(Math.max(size, READ_SIZE)))
-    this.#readInto(scratch, (n) => this.push(n === 0 ? null : Buffer.from(scratch.subarray(0, n))))
+    this.#readInto(scratch, (n) => {
+      if (n === 0) return void this.push(null)
+      // A borrower came while this read was under way: the bytes are its.
+      if (this.#borrower) this.#handOver(n, scratch)
+      else this.push(Buffer.from(scratch.subarray(0, n)))
+    })
   }
 
   override resume(): this {
@@ -130,9 +142,13 @@ export class FdReader extends Readable implements Lender {
     const buffer = borrower.next()
     this.#readInto(buffer, (n) => {
       if (n === 0) return void this.push(null)
-      if (borrower.take(n, buffer)) this.#lent()
-      else this.#stopped = true
+      this.#handOver(n, buffer)
     })
+  }
+
+  #handOver(n: number, buffer: Buffer): void {
+    if (this.#borrower?.take(n, buffer)) this.#lent()
+    else this.#stopped = true
   }
 
   #readInto(buffer: Buffer, then: (n: number) => void): void {

@@ -43,20 +43,22 @@ function readAll(stream: Readable): Promise<Buffer> {
 /**
  * A borrower with two buffers that keeps each chunk's buffer for a few ms
  * (a write in flight) and reads no more until it gives one back. Fails the
- * test if a read lands while it said stop, or, after the first (which may
- * have been under way before the buffers were lent), in a buffer it did not
- * lend.
+ * test if a read lands while it said stop, or in a buffer it did not lend
+ * once one it lent has been used (before that, what was read ahead comes in
+ * the stream's own buffers).
  */
 function slowBorrower(t: Test, stream: Readable): Promise<Buffer> {
   const buffers = [Buffer.alloc(8192), Buffer.alloc(8192)]
   const chunks: Buffer[] = []
   let turn = 0
   let stopped = false
+  let ownUsed = false
   const lent = lendBuffers(stream, {
     next: () => buffers[turn]!,
     take(n, buffer) {
       if (stopped) t.fail('a read while the borrower said stop')
-      if (buffer !== buffers[turn] && chunks.length > 0) t.fail('a read into a buffer the borrower did not lend')
+      if (buffers.some((b) => b === buffer)) ownUsed = true
+      else if (ownUsed) t.fail('a read into a buffer the borrower did not lend')
       chunks.push(Buffer.from(buffer.subarray(0, n)))
       turn ^= 1
       if (chunks.length % 3 !== 0) return true
@@ -176,4 +178,41 @@ t.test('pump with a lending stdin: once the session is over, a write completing 
   t.equal(writes, handed, 'nothing more read from stdin and written on')
   t.equal(stdin.readableFlowing, false, 'stdin stays paused')
   stdin.destroy()
+})
+
+/**
+ * A relay may start reading stdin before it hands it to the pump (npiperelay
+ * does while it opens the pipe): the read under way then, and whatever it
+ * already buffered, must reach the borrower first and in order.
+ */
+t.test('a stream read ahead (read(0)) is lent all the same: what it read goes first, nothing lost', async (t) => {
+  for (const [name, open] of [
+    ['FdReader', (fd: number) => new FdReader(fd)],
+    ['lendingSocket', (fd: number) => lendingSocket(fd)],
+  ] as const) {
+    // A read under way, nothing arrived yet: the FIFO's writer starts later.
+    const dir = t.testdir()
+    const fifo = path.join(dir, `fifo-${name}`)
+    execFileSync('mkfifo', [fifo])
+    const file = path.join(dir, 'data')
+    fs.writeFileSync(file, data)
+    const writer = new Promise<void>((resolve) => setTimeout(resolve, 50)).then(() => {
+      const dd = spawn('dd', [`if=${file}`, `of=${fifo}`, 'bs=4096'], { stdio: 'ignore' })
+      t.teardown(() => dd.kill())
+    })
+    const fd = await new Promise<number>((resolve) => {
+      fs.open(fifo, fs.constants.O_RDONLY, (err, fd) => (err ? t.fail(err.message) : resolve(fd)))
+      void writer
+    })
+    const waiting = open(fd)
+    waiting.read(0)
+    t.equal(sha(await slowBorrower(t, waiting)), sha(data), `${name}: a read under way when lent`)
+
+    // Data already buffered when lent.
+    const buffered = open(fifoWith(t, data))
+    buffered.read(0)
+    await new Promise((r) => setTimeout(r, 50))
+    t.ok(buffered.readableLength > 0, `${name}: bytes wait in the stream's buffer`)
+    t.equal(sha(await slowBorrower(t, buffered)), sha(data), `${name}: bytes buffered when lent`)
+  }
 })
