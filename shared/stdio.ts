@@ -41,23 +41,21 @@ export function openStdio(platform: NodeJS.Platform = process.platform): Stdio {
     stderr: syncWriter(2),
     stdinOpened: () => stdin !== undefined,
   }
-  if (platform === 'win32') replaceThrowingGetters(stdio)
+  if (platform === 'win32') replaceGetters(stdio)
   return stdio
 }
 
 /**
  * Node's own code reads `process.stderr` behind our back: every
- * `net.Socket#destroy()` does. Where that getter throws EBADF (Wine, odd
- * hosts), destroying any socket would fail, so a throwing getter is
- * replaced with our working stream.
+ * `net.Socket#destroy()` does. Where fd 1 or 2 is not a console, that
+ * getter throws EBADF under Wine (and odd hosts), so destroying any socket
+ * would fail; and asking it first costs a start 4 ms under Wine (Node builds
+ * its stream before it fails). So for anything but a console the getter is
+ * replaced, unasked, with our stream on the same descriptor.
  */
-function replaceThrowingGetters(stdio: Stdio): void {
-  for (const name of ['stdout', 'stderr'] as const) {
-    try {
-      void process[name]
-    } catch {
-      Object.defineProperty(process, name, { value: stdio[name], configurable: true, writable: true })
-    }
+function replaceGetters(stdio: Stdio): void {
+  for (const [name, fd] of [['stdout', 1], ['stderr', 2]] as const) {
+    if (kindOf(fd) !== 'tty') Object.defineProperty(process, name, { value: stdio[name], configurable: true, writable: true })
   }
 }
 
