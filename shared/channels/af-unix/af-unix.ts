@@ -104,7 +104,6 @@ export interface AfUnixHost {
   files: SocketFiles
 }
 
-
 /** `struct sockaddr_un` for `path`; a RelayError (USAGE) if it cannot be one. */
 export function encodeSockaddrUn(path: string): Buffer {
   const bytes = Buffer.from(path, 'utf8')
