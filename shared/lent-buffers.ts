@@ -101,6 +101,8 @@ export class FdReader extends Readable implements Lender {
   #reading = false
   #stopped = false
   #eof = false
+  /** Bytes a read brought in after pause() (the pump's session was over): held for resume(). */
+  #held: [number, Buffer] | undefined
 
   constructor(fd: number) {
     super({ highWaterMark: READ_SIZE })
@@ -126,7 +128,10 @@ export class FdReader extends Readable implements Lender {
   override resume(): this {
     this.#stopped = false
     super.resume()
-    this.#lent()
+    const held = this.#held
+    this.#held = undefined
+    if (held) this.#handOver(...held)
+    else this.#lent()
     return this
   }
 
@@ -147,7 +152,10 @@ export class FdReader extends Readable implements Lender {
   }
 
   #handOver(n: number, buffer: Buffer): void {
-    if (this.#borrower?.take(n, buffer)) this.#lent()
+    // Stopped while the read was under way: the borrower said no more, or
+    // the session ended (pause()); the bytes wait for a resume().
+    if (this.#stopped) this.#held = [n, buffer]
+    else if (this.#borrower?.take(n, buffer)) this.#lent()
     else this.#stopped = true
   }
 

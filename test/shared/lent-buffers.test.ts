@@ -216,3 +216,33 @@ t.test('a stream read ahead (read(0)) is lent all the same: what it read goes fi
     t.equal(sha(await slowBorrower(t, buffered)), sha(data), `${name}: bytes buffered when lent`)
   }
 })
+
+/**
+ * The pump pauses stdin when the session finishes; a read parked in the
+ * thread pool at that moment must not hand its bytes on afterwards (they
+ * would go to a channel being closed). They wait for a resume() instead.
+ */
+t.test('FdReader: bytes of a read under way when paused wait for resume(), in order', async (t) => {
+  const fifo = path.join(t.testdir(), 'fifo')
+  execFileSync('mkfifo', [fifo])
+  let writer = -1
+  const fd = await new Promise<number>((resolve) => {
+    fs.open(fifo, fs.constants.O_RDONLY, (err, fd) => (err ? t.fail(err.message) : resolve(fd)))
+    setTimeout(() => (writer = fs.openSync(fifo, 'w')), 20)
+  })
+  const reader = new FdReader(fd)
+  const buffer = Buffer.alloc(1024)
+  const taken: string[] = []
+  t.ok(lendBuffers(reader, { next: () => buffer, take: (n, b) => (taken.push(b.subarray(0, n).toString()), true) }))
+  reader.resume()
+  await new Promise((r) => setTimeout(r, 20))
+  reader.pause()
+  fs.writeSync(writer, 'late')
+  await new Promise((r) => setTimeout(r, 50))
+  t.same(taken, [], 'nothing handed over while paused')
+  reader.resume()
+  await new Promise((r) => setTimeout(r, 20))
+  t.same(taken, ['late'], 'handed over at resume()')
+  fs.closeSync(writer)
+  reader.destroy()
+})
