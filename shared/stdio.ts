@@ -33,15 +33,16 @@ export interface Stdio {
 /** Open fd 0, 1 and 2 for relaying. */
 export function openStdio(platform: NodeJS.Platform = process.platform): Stdio {
   let stdin: Readable | undefined
+  const stdoutKind = kindOf(1)
   const stdio: Stdio = {
     get stdin() {
       return (stdin ??= openStdin(platform))
     },
-    stdout: openStdout(platform),
+    stdout: openStdout(platform, stdoutKind),
     stderr: syncWriter(2),
     stdinOpened: () => stdin !== undefined,
   }
-  if (platform === 'win32') replaceGetters(stdio)
+  if (platform === 'win32') replaceGetters(stdio, { stdout: stdoutKind, stderr: kindOf(2) })
   return stdio
 }
 
@@ -53,9 +54,9 @@ export function openStdio(platform: NodeJS.Platform = process.platform): Stdio {
  * its stream before it fails). So for anything but a console the getter is
  * replaced, unasked, with our stream on the same descriptor.
  */
-function replaceGetters(stdio: Stdio): void {
-  for (const [name, fd] of [['stdout', 1], ['stderr', 2]] as const) {
-    if (kindOf(fd) !== 'tty') Object.defineProperty(process, name, { value: stdio[name], configurable: true, writable: true })
+function replaceGetters(stdio: Stdio, kinds: Record<'stdout' | 'stderr', FdKind>): void {
+  for (const name of ['stdout', 'stderr'] as const) {
+    if (kinds[name] !== 'tty') Object.defineProperty(process, name, { value: stdio[name], configurable: true, writable: true })
   }
 }
 
@@ -73,7 +74,9 @@ export function syncWriter(fd: number): Writable {
   })
 }
 
-function kindOf(fd: number): 'stream' | 'tty' | 'file' {
+type FdKind = 'stream' | 'tty' | 'file'
+
+function kindOf(fd: number): FdKind {
   try {
     const st = fs.fstatSync(fd)
     if (st.isSocket() || st.isFIFO()) return 'stream'
@@ -95,8 +98,7 @@ function openStdin(platform: NodeJS.Platform): Readable {
   return new FdReader(0)
 }
 
-function openStdout(platform: NodeJS.Platform): Writable {
-  const kind = kindOf(1)
+function openStdout(platform: NodeJS.Platform, kind: FdKind): Writable {
   if (kind === 'tty') return process.stdout
   if (kind === 'stream' && platform !== 'win32') {
     const socket = new net.Socket({ fd: 1, readable: false, writable: true, allowHalfOpen: true })
