@@ -24,11 +24,11 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { type LabEnv, ensureWineServer, holdPageantAbsent, runWine, uniquePipeName, wineEnv, winPath } from '../lab/winlab.js'
 import { interleaved, perRequest } from './measure.js'
 import { daemon, socat, sshAgent, stopAll, waitForFile } from './processes.js'
 import type { Report } from './results-table.js'
+import { forward, source } from './wine.js'
 
 export interface PageantServerOptions {
   exe: string
@@ -37,8 +37,6 @@ export interface PageantServerOptions {
 }
 
 const IDENTITIES = Buffer.from([0, 0, 0, 1, 11])
-// lib/bench/*.js at run time; the .cjs fixtures stay in the source tree.
-const forwarder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'fixtures', 'pipe-forwarder.cjs')
 /** Rounds the requests are measured in, each path in turn, so the machine's load falls on all alike. */
 const ROUNDS = 5
 
@@ -73,7 +71,7 @@ export async function benchPageantServer(report: Report, lab: LabEnv, o: Pageant
     if (!pageantPipe) throw new Error(`no IdentityAgent line in ${config}`)
     const hop = uniquePipeName('bench-hop')
     const ready = path.join(dir, 'forwarder.ready')
-    daemon(lab.wine64, [lab.nodeExe, winPath(forwarder)], { ...env, PIPE: hop, TARGET: pageantPipe, READY: winPath(ready) })
+    daemon(lab.wine64, [lab.nodeExe, winPath(source('bench/fixtures/pipe-forwarder.cjs'))], { ...env, PIPE: hop, TARGET: pageantPipe, READY: winPath(ready) })
     await waitForFile(ready, 60_000)
 
     const w = `EXEC:${lab.wine64} ${o.exe}`
@@ -82,9 +80,9 @@ export async function benchPageantServer(report: Report, lab: LabEnv, o: Pageant
     const window = path.join(dir, 'window.sock')
     const hopped = path.join(dir, 'hop.sock')
     await socat(direct, `${w} ${upstream.join(' ')}`, env)
-    await socat(pipe, `${w} npiperelay -ei -s ${pageantPipe.replaceAll('\\', '/')}`, env)
+    await socat(pipe, `${w} npiperelay -ei -s ${forward(pageantPipe)}`, env)
     await socat(window, `${w} pageant-relay --transport wmcopydata`, env)
-    await socat(hopped, `${w} npiperelay -ei -s ${hop.replaceAll('\\', '/')}`, env)
+    await socat(hopped, `${w} npiperelay -ei -s ${forward(hop)}`, env)
 
     const n = Math.max(1, Math.round(o.requests / ROUNDS))
     const t = await interleaved(ROUNDS, {

@@ -27,8 +27,9 @@ import { type Transfer, mibPerSecond, pushThrough } from './throughput.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 // lib/bench/*.js at run time; the .cjs fixtures stay in the source tree.
-const source = (rel: string) => path.resolve(here, '..', '..', rel)
-const forward = (pipe: string) => pipe.replace(/\\/g, '/')
+export const source = (rel: string) => path.resolve(here, '..', '..', rel)
+/** A pipe name with forward slashes, the form that survives socat's EXEC string. */
+export const forward = (pipe: string) => pipe.replace(/\\/g, '/')
 
 export interface WineOptions {
   exe: string
