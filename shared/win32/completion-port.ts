@@ -23,16 +23,26 @@ import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, LPTR, lastError } from '
  * - The OVERLAPPED and the buffers of an operation stay allocated until its
  *   completion has been delivered, even after CancelIoEx; so handles are
  *   closed only when nothing of theirs is pending.
- * - An operation that fails at once (anything but ERROR_IO_PENDING) queues
- *   no packet, so {@link CompletionPort.start} reports that failure itself.
- *   One that succeeds at once queues a packet, unless its handle was
- *   associated with `skipOnSuccess` (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS):
- *   then `start` reports that success itself too. That saves the round trip
- *   through the waiting pool thread and back to the event loop for every
- *   write that fits the pipe's buffer and every read whose data is already
- *   there (under Wine a quarter of a request's cost through a pipe server).
- *   Warning statuses that also queue a packet (ERROR_MORE_DATA from
- *   message-mode reads) must not be used with it.
+ * - An operation is started with an ntdll call that returns its NTSTATUS
+ *   (NtReadFile …, the OVERLAPPED as both ApcContext and IoStatusBlock),
+ *   not with ReadFile and GetLastError. koffi keeps one last error per Node
+ *   thread and copies it back from the pool thread when an `.async` call
+ *   ends, so the wait below, ending between ReadFile and GetLastError,
+ *   replaced ERROR_IO_PENDING with a stale 0: the read was taken for an
+ *   empty one and read again, and the first read's bytes, arriving later,
+ *   were lost (16 clients echoing 1 MiB under load, about 1 run in 50).
+ *   Completions are read from the OVERLAPPED itself (Internal is the
+ *   NTSTATUS, InternalHigh the byte count), not with GetOverlappedResult.
+ * - STATUS_PENDING: a packet will come. An error status (NT_ERROR): the
+ *   operation failed at once and queues no packet, so
+ *   {@link CompletionPort.start} reports it itself. Success: a packet comes
+ *   unless the handle was associated with `skipOnSuccess`
+ *   (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS); then `start` reports the
+ *   success itself. That saves the round trip through the waiting pool
+ *   thread and back to the event loop for every write that fits the pipe's
+ *   buffer and every read whose data is already there (under Wine a
+ *   quarter of a request's cost through a pipe server). A warning status
+ *   (STATUS_BUFFER_OVERFLOW from message-mode reads) always queues one.
  * - Node joins the pool's threads when it exits, and a thread blocked in
  *   GetQueuedCompletionStatusEx would never come back (under Wine,
  *   `process.exit()` then hung for good): an 'exit' hook posts a wake-up
@@ -57,11 +67,20 @@ const ENTRY_OVERLAPPED = 8
 /** The ULONG GetQueuedCompletionStatusEx writes the number of entries it filled into. */
 const COUNT_SIZE = 4
 
+/** OVERLAPPED's Internal and InternalHigh, which are an IO_STATUS_BLOCK: the NTSTATUS and the byte count. */
+const IO_STATUS_SIZE = 16
+
 /** sizeof(OVERLAPPED) on 64-bit Windows. */
 export const OVERLAPPED_SIZE = 32
 
-/** How an operation ended: `error` is 0 or a Win32 error code (GetLastError). */
+/** How an operation ended: `error` is 0 or a Win32 error code (what GetOverlappedResult would say). */
 export type Completion = (error: number, bytes: number) => void
+
+/** NTSTATUS of an operation under way. */
+export const STATUS_PENDING = 0x103
+/** NTSTATUS from 0xC0000000 up (NT_ERROR); from 0x80000000 up are warnings and errors. */
+const NT_ERROR_FROM = 0xc0000000
+const NT_WARNING_FROM = 0x80000000
 
 interface Pending {
   handle: number
@@ -78,6 +97,8 @@ export class CompletionPort {
   readonly #pending = new Map<number, Pending>()
   /** Handles associated with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS in effect. */
   readonly #skipOnSuccess = new Set<number>()
+  /** Where {@link #result} copies an OVERLAPPED's Internal and InternalHigh. */
+  readonly #status = Buffer.alloc(IO_STATUS_SIZE)
   #holds = 0
   #waiting = false
   #woken = false
@@ -109,33 +130,31 @@ export class CompletionPort {
 
   /**
    * Start an overlapped operation: zero the OVERLAPPED at `overlapped`, run
-   * `call(overlapped)` (a Win32 call on `handle` returning BOOL, e.g.
-   * ReadFile), and call `done` on the event loop once it has completed,
-   * also when it failed at once. Never calls `done` synchronously.
+   * `call(overlapped)` (an ntdll call on `handle` returning its NTSTATUS,
+   * e.g. NtReadFile), and call `done` on the event loop once it has
+   * completed, also when it failed at once. Never calls `done` synchronously.
    */
   start(handle: number, overlapped: number, call: (overlapped: number) => number, done: Completion): void {
     if (this.#pending.has(overlapped)) throw new Error('relaykit: OVERLAPPED already in use')
     this.#w.RtlZeroMemory(overlapped, OVERLAPPED_SIZE)
     this.#pending.set(overlapped, { handle, done })
-    if (call(overlapped)) {
-      if (this.#skipOnSuccess.has(handle)) this.#doneAtOnce(handle, overlapped, done)
-      else this.#wait()
-      return
-    }
-    const error = this.#w.GetLastError() as number
-    if (error === WIN32.IO_PENDING) return this.#wait()
+    const status = call(overlapped) >>> 0
+    const failed = status >= NT_ERROR_FROM
+    const succeeded = status < NT_WARNING_FROM && status !== STATUS_PENDING
+    // A packet comes for an operation under way, for a warning, and for a success unless skipOnSuccess.
+    if (!failed && !(succeeded && this.#skipOnSuccess.has(handle))) return this.#wait()
     this.#pending.delete(overlapped)
-    process.nextTick(done, error, 0)
+    if (failed) process.nextTick(done, this.#w.RtlNtStatusToDosError(status) as number, 0)
+    else process.nextTick(done, ...this.#result(overlapped))
     if (this.#pending.size === 0 && this.#holds === 0) this.#wake()
   }
 
-  /** An operation that succeeded at once and queued no packet: report it from here. */
-  #doneAtOnce(handle: number, overlapped: number, done: Completion): void {
-    this.#pending.delete(overlapped)
-    const bytes = [0]
-    const error = this.#w.GetOverlappedResult(handle, overlapped, bytes, 0) ? 0 : (this.#w.GetLastError() as number)
-    process.nextTick(done, error, bytes[0] ?? 0)
-    if (this.#pending.size === 0 && this.#holds === 0) this.#wake()
+  /** The outcome of a completed operation, read from its OVERLAPPED: [Win32 error or 0, bytes]. */
+  #result(overlapped: number): [number, number] {
+    this.#w.CopyOut(this.#status, overlapped, IO_STATUS_SIZE)
+    const status = this.#status.readUInt32LE(0)
+    const bytes = this.#status.readUInt32LE(8)
+    return [status >= NT_WARNING_FROM ? (this.#w.RtlNtStatusToDosError(status) as number) : 0, bytes]
   }
 
   /**
@@ -184,10 +203,7 @@ export class CompletionPort {
         const p = this.#pending.get(overlapped)
         if (!p) continue // a wake-up packet (WAKE_KEY, no OVERLAPPED)
         this.#pending.delete(overlapped)
-        // The operation is complete, so this does not wait.
-        const bytes = [0]
-        const error = w.GetOverlappedResult(p.handle, overlapped, bytes, 0) ? 0 : (w.GetLastError() as number)
-        completed.push([p.done, error, bytes[0] ?? 0])
+        completed.push([p.done, ...this.#result(overlapped)])
       }
       for (const [done, error, bytes] of completed) deliver(done, error, bytes)
       this.#wait()

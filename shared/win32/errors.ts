@@ -3,8 +3,8 @@
  * from them to the `code` Node code expects (`EPIPE`, `ECONNRESET` …), so a
  * pipe, a socket and a pump all treat the same failure the same way.
  *
- * Two families: GetLastError and overlapped completions (GetOverlappedResult
- * turns the NTSTATUS of a pipe or a socket into these) give `ERROR_*`
+ * Two families: GetLastError and overlapped completions (whose NTSTATUS
+ * RtlNtStatusToDosError turns into these, as GetOverlappedResult does) give `ERROR_*`
  * numbers (winerror.h); Winsock's own calls give `WSAE*` numbers through
  * WSAGetLastError. The numbers do not overlap, so one map takes both. Pure
  * data: importing this module loads no koffi.

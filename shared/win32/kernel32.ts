@@ -15,7 +15,12 @@ import { lazyFunctions } from './lazy-functions.js'
  * one side is a JavaScript Buffer and the other an address.
  *
  * As in C, GetLastError is read right after the call that failed, before
- * any other Win32 call can replace it.
+ * any other Win32 call can replace it. It can still be wrong: koffi keeps
+ * one last error per Node thread and copies it in and out around every
+ * call, including `.async` calls finishing on a pool thread, so an async
+ * call that returns between a call and its GetLastError replaces the error
+ * (completion-port.ts). Where that matters, the ntdll call that returns its
+ * NTSTATUS is used instead.
  */
 
 /** `INVALID_HANDLE_VALUE`: what CreateFile, CreateNamedPipe … return on failure. */
@@ -84,12 +89,19 @@ function bind(ffi: KoffiModule) {
     GetFileInformationByHandle: () => k32.func('int __stdcall GetFileInformationByHandle(intptr_t hFile, void *lpFileInformation)'),
     GetFileAttributesW: () => k32.func('uint32_t __stdcall GetFileAttributesW(const char16_t *lpFileName)'),
     SetFileAttributesW: () => k32.func('int __stdcall SetFileAttributesW(const char16_t *lpFileName, uint32_t dwFileAttributes)'),
-    ReadFile: () => k32.func(
-      'int __stdcall ReadFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToRead, uintptr_t lpNumberOfBytesRead, uintptr_t lpOverlapped)',
+    // Overlapped I/O through ntdll: the NTSTATUS is the return value, so no
+    // GetLastError is needed (see completion-port.ts for why that matters).
+    // Event, ApcRoutine and Key are 0; ApcContext and IoStatusBlock are the OVERLAPPED.
+    NtReadFile: () => ntdll.func(
+      'uint32_t __stdcall NtReadFile(intptr_t FileHandle, intptr_t Event, uintptr_t ApcRoutine, uintptr_t ApcContext, uintptr_t IoStatusBlock, uintptr_t Buffer, uint32_t Length, uintptr_t ByteOffset, uintptr_t Key)',
     ),
-    WriteFile: () => k32.func(
-      'int __stdcall WriteFile(intptr_t hFile, uintptr_t lpBuffer, uint32_t nNumberOfBytesToWrite, uintptr_t lpNumberOfBytesWritten, uintptr_t lpOverlapped)',
+    NtWriteFile: () => ntdll.func(
+      'uint32_t __stdcall NtWriteFile(intptr_t FileHandle, intptr_t Event, uintptr_t ApcRoutine, uintptr_t ApcContext, uintptr_t IoStatusBlock, uintptr_t Buffer, uint32_t Length, uintptr_t ByteOffset, uintptr_t Key)',
     ),
+    NtFsControlFile: () => ntdll.func(
+      'uint32_t __stdcall NtFsControlFile(intptr_t FileHandle, intptr_t Event, uintptr_t ApcRoutine, uintptr_t ApcContext, uintptr_t IoStatusBlock, uint32_t FsControlCode, uintptr_t InputBuffer, uint32_t InputBufferLength, uintptr_t OutputBuffer, uint32_t OutputBufferLength)',
+    ),
+    RtlNtStatusToDosError: () => ntdll.func('uint32_t __stdcall RtlNtStatusToDosError(uint32_t Status)'),
     CancelIoEx: () => k32.func('int __stdcall CancelIoEx(intptr_t hFile, uintptr_t lpOverlapped)'),
     // File mappings
     CreateFileMappingW: () => k32.func(
@@ -106,7 +118,6 @@ function bind(ffi: KoffiModule) {
       'intptr_t __stdcall CreateNamedPipeW(const char16_t *lpName, uint32_t dwOpenMode, uint32_t dwPipeMode, uint32_t nMaxInstances, uint32_t nOutBufferSize, uint32_t nInBufferSize, uint32_t nDefaultTimeOut, void *lpSecurityAttributes)',
     ),
     WaitNamedPipeW: () => k32.func('int __stdcall WaitNamedPipeW(const char16_t *lpNamedPipeName, uint32_t nTimeOut)'),
-    ConnectNamedPipe: () => k32.func('int __stdcall ConnectNamedPipe(intptr_t hNamedPipe, uintptr_t lpOverlapped)'),
     DisconnectNamedPipe: () => k32.func('int __stdcall DisconnectNamedPipe(intptr_t hNamedPipe)'),
     GetNamedPipeInfo: () => k32.func(
       'int __stdcall GetNamedPipeInfo(intptr_t hNamedPipe, _Out_ uint32_t *lpFlags, _Out_ uint32_t *lpOutBufferSize, _Out_ uint32_t *lpInBufferSize, _Out_ uint32_t *lpMaxInstances)',
@@ -124,9 +135,6 @@ function bind(ffi: KoffiModule) {
     ),
     PostQueuedCompletionStatus: () => k32.func(
       'int __stdcall PostQueuedCompletionStatus(intptr_t CompletionPort, uint32_t dwNumberOfBytesTransferred, uintptr_t dwCompletionKey, uintptr_t lpOverlapped)',
-    ),
-    GetOverlappedResult: () => k32.func(
-      'int __stdcall GetOverlappedResult(intptr_t hFile, uintptr_t lpOverlapped, _Out_ uint32_t *lpNumberOfBytesTransferred, int bWait)',
     ),
   })
 }

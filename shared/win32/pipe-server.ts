@@ -75,6 +75,11 @@ export const FIRST_PIPE_OPEN_MODE = PIPE_OPEN_MODE | FILE_FLAG_FIRST_PIPE_INSTAN
 /** The pipe mode every instance is created with. */
 export const PIPE_MODE = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS
 
+/** FSCTL_PIPE_LISTEN: what ConnectNamedPipe asks of the pipe driver. */
+const FSCTL_PIPE_LISTEN = 0x00110008
+/** OVERLAPPED's Offset and OffsetHigh: the byte offset ReadFile passes (zero; pipes ignore it). */
+const OVERLAPPED_OFFSET = 16
+
 /** Each instance's buffers (one read, one write) and its pipe quotas. */
 const BUFFER_SIZE = 64 * 1024
 
@@ -155,15 +160,16 @@ class Instance {
     })
   }
 
+  /** ConnectNamedPipe; ERROR_PIPE_CONNECTED (a client came before we asked) is a success too. */
   connect(done: (error: number) => void): void {
-    this.start(OV_CONNECT, (ov) => this.#w.ConnectNamedPipe(this.handle, ov), (error) => done(error))
+    this.start(OV_CONNECT, (ov) => this.#w.NtFsControlFile(this.handle, 0, 0, ov, ov, FSCTL_PIPE_LISTEN, 0, 0, 0, 0), (error) => done(error))
   }
 
   read(done: (error: number, chunk: Buffer | undefined) => void): void {
     const w = this.#w
     this.start(
       OV_READ,
-      (ov) => w.ReadFile(this.handle, this.#block + READ_BUFFER, BUFFER_SIZE, 0, ov),
+      (ov) => w.NtReadFile(this.handle, 0, 0, ov, ov, this.#block + READ_BUFFER, BUFFER_SIZE, ov + OVERLAPPED_OFFSET, 0),
       (error, bytes) => {
         if (error || bytes === 0) return done(error, undefined)
         const chunk = Buffer.allocUnsafe(bytes)
@@ -178,7 +184,7 @@ class Instance {
     const w = this.#w
     const length = Math.min(bytes.length, BUFFER_SIZE)
     w.CopyIn(this.#block + WRITE_BUFFER, bytes, length)
-    this.start(OV_WRITE, (ov) => w.WriteFile(this.handle, this.#block + WRITE_BUFFER, length, 0, ov), done)
+    this.start(OV_WRITE, (ov) => w.NtWriteFile(this.handle, 0, 0, ov, ov, this.#block + WRITE_BUFFER, length, ov + OVERLAPPED_OFFSET, 0), done)
   }
 
   cancel(): void {

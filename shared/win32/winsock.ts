@@ -12,12 +12,17 @@ import { koffi } from './koffi.js'
  * WSAEAFNOSUPPORT).
  *
  * How each call keeps off the event loop:
- * - recv and send are overlapped (WSARecv/WSASend) and complete through the
- *   process's completion port (completion-port.ts), like the named-pipe
- *   server: an idle connection holds no thread, and a read and a write may
- *   be pending at once. Completions report Win32 errors
- *   (ERROR_NETNAME_DELETED for a reset …), which errors.ts maps to Node
- *   codes along with the WSA ones.
+ * - recv and send are overlapped reads and writes of the socket handle
+ *   (NtReadFile/NtWriteFile, which return their NTSTATUS: WSARecv/WSASend
+ *   need WSAGetLastError, which koffi's shared last error can get wrong,
+ *   see completion-port.ts) and complete through the process's completion
+ *   port, like the named-pipe server: an idle connection holds no thread,
+ *   and a read and a write may be pending at once. A read of 0 bytes is the
+ *   peer's end. Completions report Win32 errors (ERROR_NETNAME_DELETED for a
+ *   reset …), which errors.ts maps to Node codes along with the WSA ones.
+ *   Socket handles of Microsoft's own providers (AF_UNIX and TCP) take file
+ *   reads and writes; a layered provider (LSP, deprecated since Windows 8)
+ *   could refuse them.
  * - connect runs on a non-blocking socket on the main thread and, if it
  *   would block, is polled with select(timeout 0) every few ms; then the
  *   socket is made blocking again (overlapped calls do not need it
@@ -27,9 +32,13 @@ import { koffi } from './koffi.js'
  *   thread: one thread per listener for as long as it listens (libuv has 4
  *   by default, shared with fs and dns). closesocket on the listening
  *   socket makes it return, so close() and process exit free the thread.
- *   koffi keeps one "last error" per process, not per thread; the
- *   WSAGetLastError read after a failed async accept could in principle see
- *   another call's error, which only changes the text of a logged failure.
+ *   koffi keeps one "last error" per Node thread, which every `.async` call
+ *   that ends on a pool thread overwrites; so a WSAGetLastError read after
+ *   a failed call (accept, connect …) can see another call's error. For
+ *   accept that only changes the text of a logged failure; for connect, an
+ *   async call ending right after it could make "in progress" look like a
+ *   failure (the connection then fails) or the reverse (it then waits for
+ *   the connect timeout). Reads and writes do not depend on it.
  * - Everything else is a quick synchronous call.
  *
  * No socket is inheritable. `socket()` makes inheritable handles, and
@@ -72,17 +81,11 @@ const TIMEVAL_SIZE = 8
 const INT_SIZE = 4
 
 const BUFFER_SIZE = 64 * 1024
-/** WSABUF on 64-bit: ULONG len, padding, then CHAR *buf at this offset. */
-const WSABUF_SIZE = 16
-const WSABUF_BUF = 8
-/** The DWORD of WSARecv's flags, given 8 bytes so the buffers after it stay aligned. */
-const FLAGS_SIZE = 8
 const OV_READ = 0
 const OV_WRITE = OVERLAPPED_SIZE
-const WSABUF_READ = 2 * OVERLAPPED_SIZE
-const WSABUF_WRITE = WSABUF_READ + WSABUF_SIZE
-const FLAGS = WSABUF_WRITE + WSABUF_SIZE
-const READ_BUFFER = FLAGS + FLAGS_SIZE
+/** OVERLAPPED's Offset and OffsetHigh: the byte offset ReadFile passes (zero; sockets ignore it). */
+const OVERLAPPED_OFFSET = 16
+const READ_BUFFER = 2 * OVERLAPPED_SIZE
 const WRITE_BUFFER = READ_BUFFER + BUFFER_SIZE
 const BLOCK_SIZE = WRITE_BUFFER + BUFFER_SIZE
 
@@ -105,16 +108,12 @@ async function bind() {
     ioctlsocket: ws2.func('int __stdcall ioctlsocket(intptr_t s, uint32_t cmd, _Inout_ uint32_t *argp)'),
     select: ws2.func('int __stdcall select(int nfds, void *readfds, void *writefds, void *exceptfds, const void *timeout)'),
     getsockopt: ws2.func('int __stdcall getsockopt(intptr_t s, int level, int optname, void *optval, _Inout_ int *optlen)'),
-    WSARecv: ws2.func(
-      'int __stdcall WSARecv(intptr_t s, uintptr_t lpBuffers, uint32_t dwBufferCount, uintptr_t lpNumberOfBytesRecvd, uintptr_t lpFlags, uintptr_t lpOverlapped, uintptr_t lpCompletionRoutine)',
-    ),
-    WSASend: ws2.func(
-      'int __stdcall WSASend(intptr_t s, uintptr_t lpBuffers, uint32_t dwBufferCount, uintptr_t lpNumberOfBytesSent, uint32_t dwFlags, uintptr_t lpOverlapped, uintptr_t lpCompletionRoutine)',
-    ),
     shutdown: ws2.func('int __stdcall shutdown(intptr_t s, int how)'),
     closesocket: ws2.func('int __stdcall closesocket(intptr_t s)'),
     WSAGetLastError: ws2.func('int __stdcall WSAGetLastError()'),
-    // kernel32's, for each socket's memory block.
+    // kernel32's, for each socket's memory block and its reads and writes.
+    NtReadFile: k.NtReadFile,
+    NtWriteFile: k.NtWriteFile,
     SetHandleInformation: k.SetHandleInformation,
     LocalAlloc: k.LocalAlloc,
     LocalFree: k.LocalFree,
@@ -248,18 +247,18 @@ class Winsock implements SocketApi {
     return io
   }
 
-  /** Start an overlapped call on `s` with the OVERLAPPED at `slot`; WSARecv/WSASend return 0 on success. */
+  /** Start an overlapped call on `s` with the OVERLAPPED at `slot`; `call` returns its NTSTATUS. */
   #start(s: SocketHandle, io: Io, slot: number, call: (overlapped: number) => number): Promise<number> {
     return new Promise((resolve, reject) => {
       io.pending++
       this.#port.start(
         s,
         io.block + slot,
-        (ov) => (call(ov) === 0 ? 1 : 0),
+        call,
         (error, bytes) => {
           io.pending--
           if (io.closed && io.pending === 0) this.#free(io)
-          if (error) reject(new WinsockError(slot === OV_READ ? 'WSARecv' : 'WSASend', error))
+          if (error) reject(new WinsockError(slot === OV_READ ? 'recv' : 'send', error))
           else resolve(bytes)
         },
       )
@@ -270,10 +269,7 @@ class Winsock implements SocketApi {
     const w = this.#w
     const io = this.#ioOf(s)
     const length = Math.min(max, BUFFER_SIZE)
-    w.ffi.encode(io.memory, WSABUF_READ, 'uint32_t', length)
-    w.ffi.encode(io.memory, WSABUF_READ + WSABUF_BUF, 'uintptr_t', io.block + READ_BUFFER)
-    w.ffi.encode(io.memory, FLAGS, 'uint32_t', 0)
-    const bytes = await this.#start(s, io, OV_READ, (ov) => w.WSARecv(s, io.block + WSABUF_READ, 1, 0, io.block + FLAGS, ov, 0) as number)
+    const bytes = await this.#start(s, io, OV_READ, (ov) => w.NtReadFile(s, 0, 0, ov, ov, io.block + READ_BUFFER, length, ov + OVERLAPPED_OFFSET, 0) as number)
     const chunk = Buffer.allocUnsafe(bytes)
     if (bytes > 0) w.CopyOut(chunk, io.block + READ_BUFFER, bytes)
     return chunk
@@ -284,9 +280,7 @@ class Winsock implements SocketApi {
     const io = this.#ioOf(s)
     const length = Math.min(data.length, BUFFER_SIZE)
     w.CopyIn(io.block + WRITE_BUFFER, data, length)
-    w.ffi.encode(io.memory, WSABUF_WRITE, 'uint32_t', length)
-    w.ffi.encode(io.memory, WSABUF_WRITE + WSABUF_BUF, 'uintptr_t', io.block + WRITE_BUFFER)
-    return this.#start(s, io, OV_WRITE, (ov) => w.WSASend(s, io.block + WSABUF_WRITE, 1, 0, 0, ov, 0) as number)
+    return this.#start(s, io, OV_WRITE, (ov) => w.NtWriteFile(s, 0, 0, ov, ov, io.block + WRITE_BUFFER, length, ov + OVERLAPPED_OFFSET, 0) as number)
   }
 
   shutdownSend(s: SocketHandle): void {

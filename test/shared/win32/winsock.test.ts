@@ -68,7 +68,7 @@ if (lab) {
     const up = out.up as { sent: string; received: string; length: number }
     const down = out.down as { sent: string; received: string; length: number }
     t.equal(up.length, 4 * 1024 * 1024)
-    t.equal(up.received, up.sent, 'client → server byte-exact through WSASend/WSARecv')
+    t.equal(up.received, up.sent, 'client → server byte-exact through overlapped reads and writes')
     t.equal(down.length, 1024 * 1024)
     t.equal(down.received, down.sent, 'server → client byte-exact, sent after the client shut down its side')
     t.equal(out.acceptAfterClose, 'ECANCELED', 'closesocket ends a pending accept (the pool thread is freed)')
@@ -83,5 +83,23 @@ if (lab) {
     t.ok(userSid, `the user's SID from reg query HKEY_USERS (${users.stdout.trim().replace(/\r?\n/g, ' ')})`)
     t.equal(out.userSid, userSid, "currentUserSid() is the user's SID")
     t.equal(parseSddl(String(out.sddl)).owner, userSid, "the file reads back owned by the user's SID (Wine derives it from the Unix owner: what restrictFileToUser stored cannot be seen here)")
+  })
+
+  t.test('the same streams with the last error lost after every call but connect', async (t) => {
+    // As when a koffi async call (accept, the completion port's wait) ends
+    // on a pool thread right after a call: overlapped reads and writes must
+    // not decide anything from WSAGetLastError (fixtures/last-error-lost.mjs).
+    const privateFile = path.join(shortTempDir(t), 'private.txt')
+    fs.writeFileSync(privateFile, '')
+    const r = await runWine(lab, lab.nodeExe, [winPath(path.join(here, 'fixtures', 'winsock-host.mjs'))], {
+      env: { PRIVATE_FILE: winPath(privateFile), LAST_ERROR_LOST: '1' },
+      t,
+    })
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Record<string, { sent: string; received: string } | string | undefined>
+    t.equal(out.error, undefined, `no failure in the host (${String(out.error)}; stderr: ${r.stderr})`)
+    const up = out.up as { sent: string; received: string }
+    const down = out.down as { sent: string; received: string }
+    t.equal(up.received, up.sent, '4 MiB up byte-exact')
+    t.equal(down.received, down.sent, '1 MiB down byte-exact')
   })
 }
