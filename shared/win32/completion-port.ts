@@ -24,8 +24,10 @@ import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, LPTR, lastError } from '
  *   completion has been delivered, even after CancelIoEx; so handles are
  *   closed only when nothing of theirs is pending.
  * - An operation is started with an ntdll call that returns its NTSTATUS
- *   (NtReadFile …, the OVERLAPPED as both ApcContext and IoStatusBlock),
- *   not with ReadFile and GetLastError. koffi keeps one last error per Node
+ *   ({@link CompletionPort.read} and {@link CompletionPort.write} make
+ *   NtReadFile and NtWriteFile calls; the OVERLAPPED is their ApcContext,
+ *   IoStatusBlock and ByteOffset, which a socket requires and a pipe
+ *   ignores), not with ReadFile and GetLastError. koffi keeps one last error per Node
  *   thread and copies it back from the pool thread when an `.async` call
  *   ends, so the wait below, ending between ReadFile and GetLastError,
  *   replaced ERROR_IO_PENDING with a stale 0: the read was taken for an
@@ -35,14 +37,14 @@ import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, LPTR, lastError } from '
  *   NTSTATUS, InternalHigh the byte count), not with GetOverlappedResult.
  * - STATUS_PENDING: a packet will come. An error status (NT_ERROR): the
  *   operation failed at once and queues no packet, so
- *   {@link CompletionPort.start} reports it itself. Success: a packet comes
- *   unless the handle was associated with `skipOnSuccess`
- *   (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS); then `start` reports the
- *   success itself. That saves the round trip through the waiting pool
- *   thread and back to the event loop for every write that fits the pipe's
- *   buffer and every read whose data is already there (under Wine a
- *   quarter of a request's cost through a pipe server). A warning status
- *   (STATUS_BUFFER_OVERFLOW from message-mode reads) always queues one.
+ *   {@link CompletionPort.start} reports it itself. Any other status
+ *   (success, or a warning such as STATUS_BUFFER_OVERFLOW from a
+ *   message-mode read): a packet comes unless the handle was associated
+ *   with `skipOnSuccess` (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS); then
+ *   `start` reports it itself. That saves the round trip through the
+ *   waiting pool thread and back to the event loop for every write that
+ *   fits the pipe's buffer and every read whose data is already there
+ *   (under Wine a quarter of a request's cost through a pipe server).
  * - Node joins the pool's threads when it exits, and a thread blocked in
  *   GetQueuedCompletionStatusEx would never come back (under Wine,
  *   `process.exit()` then hung for good): an 'exit' hook posts a wake-up
@@ -77,10 +79,14 @@ export const OVERLAPPED_SIZE = 32
 export type Completion = (error: number, bytes: number) => void
 
 /** NTSTATUS of an operation under way. */
-export const STATUS_PENDING = 0x103
-/** NTSTATUS from 0xC0000000 up (NT_ERROR); from 0x80000000 up are warnings and errors. */
+const STATUS_PENDING = 0x103
+/** NTSTATUS from 0xC0000000 up are errors (NT_ERROR); from 0x80000000 up, warnings too. */
 const NT_ERROR_FROM = 0xc0000000
 const NT_WARNING_FROM = 0x80000000
+/** GetOverlappedResult's error for an operation still under way. */
+const ERROR_IO_INCOMPLETE = 996
+/** OVERLAPPED's Offset and OffsetHigh: the ByteOffset of a read or write (zero). */
+const OVERLAPPED_OFFSET = 16
 
 interface Pending {
   handle: number
@@ -139,12 +145,10 @@ export class CompletionPort {
     this.#w.RtlZeroMemory(overlapped, OVERLAPPED_SIZE)
     this.#pending.set(overlapped, { handle, done })
     const status = call(overlapped) >>> 0
-    const failed = status >= NT_ERROR_FROM
-    const succeeded = status < NT_WARNING_FROM && status !== STATUS_PENDING
-    // A packet comes for an operation under way, for a warning, and for a success unless skipOnSuccess.
-    if (!failed && !(succeeded && this.#skipOnSuccess.has(handle))) return this.#wait()
+    if (status === STATUS_PENDING || (status < NT_ERROR_FROM && !this.#skipOnSuccess.has(handle))) return this.#wait()
+    // Failed at once, or done at once with no packet to come: report it from here.
     this.#pending.delete(overlapped)
-    if (failed) process.nextTick(done, this.#w.RtlNtStatusToDosError(status) as number, 0)
+    if (status >= NT_ERROR_FROM) process.nextTick(done, this.#w.RtlNtStatusToDosError(status) as number, 0)
     else process.nextTick(done, ...this.#result(overlapped))
     if (this.#pending.size === 0 && this.#holds === 0) this.#wake()
   }
@@ -154,7 +158,18 @@ export class CompletionPort {
     this.#w.CopyOut(this.#status, overlapped, IO_STATUS_SIZE)
     const status = this.#status.readUInt32LE(0)
     const bytes = this.#status.readUInt32LE(8)
+    if (status === STATUS_PENDING) return [ERROR_IO_INCOMPLETE, 0]
     return [status >= NT_WARNING_FROM ? (this.#w.RtlNtStatusToDosError(status) as number) : 0, bytes]
+  }
+
+  /** {@link start} a read of up to `length` bytes into `buffer` (an address). */
+  read(handle: number, overlapped: number, buffer: number, length: number, done: Completion): void {
+    this.start(handle, overlapped, (ov) => this.#w.NtReadFile(handle, 0, 0, ov, ov, buffer, length, ov + OVERLAPPED_OFFSET, 0) as number, done)
+  }
+
+  /** {@link start} a write of `length` bytes from `buffer` (an address). */
+  write(handle: number, overlapped: number, buffer: number, length: number, done: Completion): void {
+    this.start(handle, overlapped, (ov) => this.#w.NtWriteFile(handle, 0, 0, ov, ov, buffer, length, ov + OVERLAPPED_OFFSET, 0) as number, done)
   }
 
   /**

@@ -3,8 +3,9 @@ import { lazyFunctions } from './lazy-functions.js'
 
 /**
  * kernel32, bound once per process for every module in this folder, with
- * the few ntdll calls that go with it (copying and zeroing memory, and the
- * pipe query kernel32 has no function for).
+ * the few ntdll calls that go with it (copying and zeroing memory, the pipe
+ * query kernel32 has no function for, and overlapped I/O that returns its
+ * NTSTATUS).
  *
  * One prototype per function, so the types are one decision: every HANDLE
  * is an `intptr_t` (a plain number; INVALID_HANDLE_VALUE is -1 and the

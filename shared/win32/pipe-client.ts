@@ -42,7 +42,7 @@ const WAIT_SLICE_MS = 1000
 export async function openPipe(name: string, check: (owner: string) => Promise<void> | void): Promise<number> {
   const k = await kernel32()
   const deadline = Date.now() + BUSY_WAIT_MS
-  let confirmed = false
+  let failedBefore = false
   for (;;) {
     const handle = k.CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, null, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, 0) as number
     if (handle !== INVALID_HANDLE_VALUE) {
@@ -55,14 +55,17 @@ export async function openPipe(name: string, check: (owner: string) => Promise<v
       }
     }
     const winError = k.GetLastError() as number
-    // koffi's last error can be another call's (kernel32.ts): a failure
-    // other than "busy" is reported only once a second open has failed too.
-    if (winError !== WIN32.PIPE_BUSY && !confirmed) {
-      confirmed = true
+    // koffi's last error can be another call's (kernel32.ts), such as a
+    // parallel WaitNamedPipe's: a failure other than "busy" is reported only
+    // when the open before it failed so too.
+    const busy = winError === WIN32.PIPE_BUSY
+    if (!busy && !failedBefore) {
+      failedBefore = true
       continue
     }
-    if (winError !== WIN32.PIPE_BUSY || Date.now() > deadline) {
-      const code = winError === WIN32.PIPE_BUSY ? 'ETIMEDOUT' : nodeErrorCode(winError)
+    failedBefore = false
+    if (!busy || Date.now() > deadline) {
+      const code = busy ? 'ETIMEDOUT' : nodeErrorCode(winError)
       throw Object.assign(new Error(`cannot open ${name} (error ${winError})`), { code, winError })
     }
     await waitForInstance(k, name, Math.min(WAIT_SLICE_MS, Math.max(1, deadline - Date.now())))

@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream'
-import { type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
+import { type Completion, type CompletionPort, completionPort, OVERLAPPED_SIZE } from './completion-port.js'
 import { nodeErrorCode, PIPE_GONE, WIN32 } from './errors.js'
 import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, lastError, LPTR, pipeLocalInformation } from './kernel32.js'
 import { userOnlySecurityAttributes } from './security.js'
@@ -77,8 +77,6 @@ export const PIPE_MODE = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_
 
 /** FSCTL_PIPE_LISTEN: what ConnectNamedPipe asks of the pipe driver. */
 const FSCTL_PIPE_LISTEN = 0x00110008
-/** OVERLAPPED's Offset and OffsetHigh: the byte offset ReadFile passes (zero; pipes ignore it). */
-const OVERLAPPED_OFFSET = 16
 
 /** Each instance's buffers (one read, one write) and its pipe quotas. */
 const BUFFER_SIZE = 64 * 1024
@@ -147,44 +145,41 @@ class Instance {
     return this.#closing !== undefined
   }
 
-  /** Start an overlapped call using the OVERLAPPED at `slot`; `done` runs on the event loop. */
-  start(slot: number, call: (overlapped: number) => number, done: (error: number, bytes: number) => void): void {
+  /** `done` for an operation being started: it counts as pending until `done` has run. */
+  #begin(done: Completion): Completion {
     this.#pending++
-    this.#port.start(this.handle, this.#block + slot, call, (error, bytes) => {
+    return (error, bytes) => {
       this.#pending--
       try {
         done(error, bytes)
       } finally {
         if (this.#pending === 0) this.#idle?.()
       }
-    })
+    }
   }
 
   /** ConnectNamedPipe; ERROR_PIPE_CONNECTED (a client came before we asked) is a success too. */
   connect(done: (error: number) => void): void {
-    this.start(OV_CONNECT, (ov) => this.#w.NtFsControlFile(this.handle, 0, 0, ov, ov, FSCTL_PIPE_LISTEN, 0, 0, 0, 0), (error) => done(error))
+    const call = (ov: number) => this.#w.NtFsControlFile(this.handle, 0, 0, ov, ov, FSCTL_PIPE_LISTEN, 0, 0, 0, 0) as number
+    this.#port.start(this.handle, this.#block + OV_CONNECT, call, this.#begin((error) => done(error)))
   }
 
   read(done: (error: number, chunk: Buffer | undefined) => void): void {
     const w = this.#w
-    this.start(
-      OV_READ,
-      (ov) => w.NtReadFile(this.handle, 0, 0, ov, ov, this.#block + READ_BUFFER, BUFFER_SIZE, ov + OVERLAPPED_OFFSET, 0),
-      (error, bytes) => {
-        if (error || bytes === 0) return done(error, undefined)
-        const chunk = Buffer.allocUnsafe(bytes)
-        w.CopyOut(chunk, this.#block + READ_BUFFER, bytes)
-        done(0, chunk)
-      },
-    )
+    const buffer = this.#block + READ_BUFFER
+    this.#port.read(this.handle, this.#block + OV_READ, buffer, BUFFER_SIZE, this.#begin((error, bytes) => {
+      if (error || bytes === 0) return done(error, undefined)
+      const chunk = Buffer.allocUnsafe(bytes)
+      w.CopyOut(chunk, buffer, bytes)
+      done(0, chunk)
+    }))
   }
 
   /** Write up to BUFFER_SIZE bytes of `bytes` (copied first); `done` gets how many went. */
   write(bytes: Buffer, done: (error: number, written: number) => void): void {
-    const w = this.#w
     const length = Math.min(bytes.length, BUFFER_SIZE)
-    w.CopyIn(this.#block + WRITE_BUFFER, bytes, length)
-    this.start(OV_WRITE, (ov) => w.NtWriteFile(this.handle, 0, 0, ov, ov, this.#block + WRITE_BUFFER, length, ov + OVERLAPPED_OFFSET, 0), done)
+    this.#w.CopyIn(this.#block + WRITE_BUFFER, bytes, length)
+    this.#port.write(this.handle, this.#block + OV_WRITE, this.#block + WRITE_BUFFER, length, this.#begin(done))
   }
 
   cancel(): void {

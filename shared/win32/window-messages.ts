@@ -1,3 +1,4 @@
+import { WIN32 } from './errors.js'
 import { kernel32 } from './kernel32.js'
 import { koffi } from './koffi.js'
 
@@ -44,7 +45,12 @@ export interface CopyDataResult {
   delivered: boolean
   /** The window procedure's return value. */
   result: bigint | number
-  /** GetLastError after a failure (WIN32.TIMEOUT: Pageant did not answer in time). */
+  /**
+   * Why it failed: WIN32.TIMEOUT when the whole time went by (Pageant did not
+   * answer in time), else GetLastError, which may be another call's: koffi
+   * keeps one last error per thread, and any `.async` call ending after this
+   * one and before its callback replaces it.
+   */
   error: number
 }
 
@@ -57,13 +63,15 @@ export async function sendCopyData(hwnd: unknown, dwData: number, text: string, 
   const w = await api
   const cds = { dwData, cbData: Buffer.byteLength(text, 'latin1') + 1, lpData: text }
   const out = [0]
+  const started = performance.now()
   const ret = await new Promise<bigint | number>((resolve, reject) => {
     w.SendMessageTimeoutW.async(hwnd, WM_COPYDATA, 0, cds, SMTO_BLOCK | SMTO_ABORTIFHUNG, timeoutMs, out, (err: unknown, value: bigint | number) =>
       err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(value),
     )
   })
   const delivered = ret !== 0 && ret !== 0n
-  return { delivered, result: out[0] ?? 0, error: delivered ? 0 : (w.GetLastError() as number) }
+  const error = delivered ? 0 : performance.now() - started >= timeoutMs ? WIN32.TIMEOUT : (w.GetLastError() as number)
+  return { delivered, result: out[0] ?? 0, error }
 }
 
 let posting: ReturnType<typeof bindPosting> | undefined

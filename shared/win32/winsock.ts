@@ -34,11 +34,13 @@ import { koffi } from './koffi.js'
  *   socket makes it return, so close() and process exit free the thread.
  *   koffi keeps one "last error" per Node thread, which every `.async` call
  *   that ends on a pool thread overwrites; so a WSAGetLastError read after
- *   a failed call (accept, connect …) can see another call's error. For
- *   accept that only changes the text of a logged failure; for connect, an
- *   async call ending right after it could make "in progress" look like a
- *   failure (the connection then fails) or the reverse (it then waits for
- *   the connect timeout). Reads and writes do not depend on it.
+ *   a failed call (accept, connect …) can see another call's error. An
+ *   accept ended by close() is reported as cancelled without asking. For
+ *   other failed accepts only the text of a logged failure can be wrong.
+ *   For connect, an async call ending right after it could make "in
+ *   progress" look like a failure (the connection then fails) or the
+ *   reverse (it then waits for the connect timeout). Reads and writes do
+ *   not depend on it.
  * - Everything else is a quick synchronous call.
  *
  * No socket is inheritable. `socket()` makes inheritable handles, and
@@ -50,7 +52,7 @@ import { koffi } from './koffi.js'
  * SetHandleInformation, as libuv does for its own.
  *
  * Memory: each socket that reads or writes gets one LocalAlloc'ed block
- * (two OVERLAPPEDs, two WSABUFs, the flags word, a 64 KiB buffer each way),
+ * (two OVERLAPPEDs, a 64 KiB buffer each way),
  * freed once the socket is closed and nothing of it is pending (closing
  * cancels what is; the cancelled operations still complete through the
  * port, with ERROR_OPERATION_ABORTED).
@@ -83,8 +85,6 @@ const INT_SIZE = 4
 const BUFFER_SIZE = 64 * 1024
 const OV_READ = 0
 const OV_WRITE = OVERLAPPED_SIZE
-/** OVERLAPPED's Offset and OffsetHigh: the byte offset ReadFile passes (zero; sockets ignore it). */
-const OVERLAPPED_OFFSET = 16
 const READ_BUFFER = 2 * OVERLAPPED_SIZE
 const WRITE_BUFFER = READ_BUFFER + BUFFER_SIZE
 const BLOCK_SIZE = WRITE_BUFFER + BUFFER_SIZE
@@ -111,9 +111,7 @@ async function bind() {
     shutdown: ws2.func('int __stdcall shutdown(intptr_t s, int how)'),
     closesocket: ws2.func('int __stdcall closesocket(intptr_t s)'),
     WSAGetLastError: ws2.func('int __stdcall WSAGetLastError()'),
-    // kernel32's, for each socket's memory block and its reads and writes.
-    NtReadFile: k.NtReadFile,
-    NtWriteFile: k.NtWriteFile,
+    // kernel32's, for each socket's memory block.
     SetHandleInformation: k.SetHandleInformation,
     LocalAlloc: k.LocalAlloc,
     LocalFree: k.LocalFree,
@@ -177,7 +175,11 @@ class Winsock implements SocketApi {
     return new Promise((resolve, reject) => {
       this.#w.accept.async(s, null, null, (err: unknown, client: number) => {
         if (err) return reject(err instanceof Error ? err : new Error(String(err)))
-        if (client === INVALID_SOCKET) return reject(new WinsockError('accept', this.#w.WSAGetLastError() as number))
+        if (client === INVALID_SOCKET) {
+          // Closed by close(): say so whatever the (shared, see above) last error holds by now.
+          const error = this.#listening.has(s) ? (this.#w.WSAGetLastError() as number) : WSA.EINTR
+          return reject(new WinsockError('accept', error))
+        }
         // A connection that children could inherit is not served: closed, and the accept fails.
         if (!this.#w.SetHandleInformation(client, HANDLE_FLAG_INHERIT, 0)) {
           const error = this.#w.WSAGetLastError() as number
@@ -247,40 +249,34 @@ class Winsock implements SocketApi {
     return io
   }
 
-  /** Start an overlapped call on `s` with the OVERLAPPED at `slot`; `call` returns its NTSTATUS. */
-  #start(s: SocketHandle, io: Io, slot: number, call: (overlapped: number) => number): Promise<number> {
+  /** An overlapped read or write of `length` bytes at `buffer` in `s`'s block; resolves to the bytes moved. */
+  #transfer(s: SocketHandle, io: Io, kind: 'recv' | 'send', buffer: number, length: number): Promise<number> {
     return new Promise((resolve, reject) => {
       io.pending++
-      this.#port.start(
-        s,
-        io.block + slot,
-        call,
-        (error, bytes) => {
-          io.pending--
-          if (io.closed && io.pending === 0) this.#free(io)
-          if (error) reject(new WinsockError(slot === OV_READ ? 'recv' : 'send', error))
-          else resolve(bytes)
-        },
-      )
+      const done = (error: number, bytes: number) => {
+        io.pending--
+        if (io.closed && io.pending === 0) this.#free(io)
+        if (error) reject(new WinsockError(kind, error))
+        else resolve(bytes)
+      }
+      if (kind === 'recv') this.#port.read(s, io.block + OV_READ, buffer, length, done)
+      else this.#port.write(s, io.block + OV_WRITE, buffer, length, done)
     })
   }
 
   async recv(s: SocketHandle, max: number): Promise<Buffer> {
-    const w = this.#w
     const io = this.#ioOf(s)
-    const length = Math.min(max, BUFFER_SIZE)
-    const bytes = await this.#start(s, io, OV_READ, (ov) => w.NtReadFile(s, 0, 0, ov, ov, io.block + READ_BUFFER, length, ov + OVERLAPPED_OFFSET, 0) as number)
+    const bytes = await this.#transfer(s, io, 'recv', io.block + READ_BUFFER, Math.min(max, BUFFER_SIZE))
     const chunk = Buffer.allocUnsafe(bytes)
-    if (bytes > 0) w.CopyOut(chunk, io.block + READ_BUFFER, bytes)
+    if (bytes > 0) this.#w.CopyOut(chunk, io.block + READ_BUFFER, bytes)
     return chunk
   }
 
   send(s: SocketHandle, data: Buffer): Promise<number> {
-    const w = this.#w
     const io = this.#ioOf(s)
     const length = Math.min(data.length, BUFFER_SIZE)
-    w.CopyIn(io.block + WRITE_BUFFER, data, length)
-    return this.#start(s, io, OV_WRITE, (ov) => w.NtWriteFile(s, 0, 0, ov, ov, io.block + WRITE_BUFFER, length, ov + OVERLAPPED_OFFSET, 0) as number)
+    this.#w.CopyIn(io.block + WRITE_BUFFER, data, length)
+    return this.#transfer(s, io, 'send', io.block + WRITE_BUFFER, length)
   }
 
   shutdownSend(s: SocketHandle): void {

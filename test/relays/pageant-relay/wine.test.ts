@@ -164,6 +164,25 @@ if (lab) {
     }
   })
 
+  t.test('Pageant frozen: FAILURE after --timeout with its own message and exit 6, on both transports', async (t) => {
+    for (const transport of ['pipe', 'wmcopydata']) {
+      const pageant = await startPageant(lab, [path.join(lab.keysDir, 'id_ed25519.ppk')], { t, ...PAGEANT_WAIT })
+      // Stopped, not killed: its pipe and window stay, and nothing answers.
+      process.kill(pageant.process.pid ?? 0, 'SIGSTOP')
+      try {
+        const r = startWineRelay(t, lab, ['pageant-relay', '--transport', transport, '--timeout', '1'])
+        r.child.stdin?.end(identities)
+        const { code, stdout, stderr } = await r.done
+        t.equal(code, 6, `${transport}: exit 6 (timeout)`)
+        t.same(stdout, AGENT_FAILURE_FRAME, `${transport}: FAILURE`)
+        t.match(stderr, /did not answer within 1000 ms/, transport)
+      } finally {
+        process.kill(pageant.process.pid ?? 0, 'SIGCONT')
+        await pageant.stop()
+      }
+    }
+  })
+
   t.test('Pageant not running: a clear message and FAILURE answers, no hang', async (t) => {
     // Another test file's Pageant would answer: take the lab's Pageant turn without starting one.
     await holdPageantAbsent(lab, { t, ...PAGEANT_WAIT })
