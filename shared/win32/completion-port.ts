@@ -27,14 +27,15 @@ import { INVALID_HANDLE_VALUE, type Kernel32, kernel32, LPTR, lastError } from '
  *   ({@link CompletionPort.read} and {@link CompletionPort.write} make
  *   NtReadFile and NtWriteFile calls; the OVERLAPPED is their ApcContext,
  *   IoStatusBlock and ByteOffset, which a socket requires and a pipe
- *   ignores), not with ReadFile and GetLastError. koffi keeps one last error per Node
- *   thread and copies it back from the pool thread when an `.async` call
- *   ends, so the wait below, ending between ReadFile and GetLastError,
- *   replaced ERROR_IO_PENDING with a stale 0: the read was taken for an
- *   empty one and read again, and the first read's bytes, arriving later,
- *   were lost (16 clients echoing 1 MiB under load, about 1 run in 50).
- *   Completions are read from the OVERLAPPED itself (Internal is the
- *   NTSTATUS, InternalHigh the byte count), not with GetOverlappedResult.
+ *   ignores), not with ReadFile and GetLastError. koffi keeps one last
+ *   error per Node thread and copies it back from the pool thread when an
+ *   `.async` call ends, so the wait below, ending between ReadFile and
+ *   GetLastError, replaced ERROR_IO_PENDING with a stale 0: the read was
+ *   taken for an empty one and read again, and the first read's bytes,
+ *   arriving later, were lost (16 clients echoing 1 MiB under load, about
+ *   1 run in 50). Completions are read from the OVERLAPPED itself (Internal
+ *   is the NTSTATUS, InternalHigh the byte count), not with
+ *   GetOverlappedResult.
  * - STATUS_PENDING: a packet will come. An error status (NT_ERROR): the
  *   operation failed at once and queues no packet, so
  *   {@link CompletionPort.start} reports it itself. Any other status
