@@ -90,9 +90,8 @@ function bind(ffi: KoffiModule) {
     GetFileInformationByHandle: () => k32.func('int __stdcall GetFileInformationByHandle(intptr_t hFile, void *lpFileInformation)'),
     GetFileAttributesW: () => k32.func('uint32_t __stdcall GetFileAttributesW(const char16_t *lpFileName)'),
     SetFileAttributesW: () => k32.func('int __stdcall SetFileAttributesW(const char16_t *lpFileName, uint32_t dwFileAttributes)'),
-    // Overlapped I/O through ntdll: the NTSTATUS is the return value, so no
-    // GetLastError is needed (see completion-port.ts for why that matters).
-    // Event, ApcRoutine and Key are 0; ApcContext and IoStatusBlock are the OVERLAPPED.
+    // Overlapped I/O through ntdll, which returns the NTSTATUS instead of
+    // leaving it to GetLastError (completion-port.ts: why, and how to call them).
     NtReadFile: () => ntdll.func(
       'uint32_t __stdcall NtReadFile(intptr_t FileHandle, intptr_t Event, uintptr_t ApcRoutine, uintptr_t ApcContext, uintptr_t IoStatusBlock, uintptr_t Buffer, uint32_t Length, uintptr_t ByteOffset, uintptr_t Key)',
     ),
