@@ -13,6 +13,9 @@
  * with it is still taken by a Node started without it (the flag does not
  * enter the hash V8 checks; build/parts.test.ts sees it taken).
  */
+/** Stdin of the producer: what a part run as a session relays. */
+export const WARM_UP_INPUT = '\0\0\0\x01\x0b'
+
 /** V8 flags of every run that makes a code cache. */
 export const CACHE_FLAGS = ['--predictable'] as const
 
@@ -66,6 +69,8 @@ export async function makeCodeCaches(job: CodeCacheJob): Promise<CodeCaches> {
       await runTool(job.node, [...CACHE_FLAGS, job.producer, job.partsDir, dir, part], {
         env: { PATH: process.env.PATH ?? '' },
         hint: `Making the V8 code cache of ${part} for ${target.id} failed.`,
+        // What a session run relays (produce-code-cache.ts): an agent request.
+        input: WARM_UP_INPUT,
       })
     }
     return checked(dir, job.parts, target.id)

@@ -24,6 +24,8 @@ export interface RunToolOptions {
   readonly env?: NodeJS.ProcessEnv
   /** One sentence prepended to the error: what the step needs, e.g. the registry. */
   readonly hint?: string
+  /** Written to the tool's stdin, which then ends; without it stdin stays open. */
+  readonly input?: string
 }
 
 // Only kept to explain a failure, but a chatty tool must not fail for it.
@@ -54,7 +56,7 @@ function describeFailure(file: string, args: readonly string[], err: ExecFileExc
  */
 export function runTool(file: string, args: readonly string[], options: RunToolOptions = {}): Promise<ToolOutput> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       file,
       args,
       { cwd: options.cwd, env: options.env, maxBuffer: MAX_BUFFER, encoding: 'utf8' },
@@ -64,5 +66,6 @@ export function runTool(file: string, args: readonly string[], options: RunToolO
         reject(new BuildError(options.hint ? `${options.hint}\n${message}` : message))
       },
     )
+    if (options.input !== undefined) child.stdin?.end(options.input)
   })
 }

@@ -1,5 +1,5 @@
-import fs from 'node:fs'
-import net from 'node:net'
+import { read } from 'node:fs'
+import { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 
 /**
@@ -61,10 +61,10 @@ const READ_SIZE = 64 * 1024
  * socket would deliver them; once one has come, the scratch buffer is no
  * longer read into.
  */
-export function lendingSocket(fd: number): net.Socket {
+export function lendingSocket(fd: number): Socket {
   const scratch = Buffer.allocUnsafe(READ_SIZE)
   let borrower: Borrower | undefined
-  const socket: net.Socket = new net.Socket({
+  const socket: Socket = new Socket({
     fd,
     readable: true,
     writable: false,
@@ -161,7 +161,7 @@ export class FdReader extends Readable implements Lender {
 
   #readInto(buffer: Buffer, then: (n: number) => void): void {
     this.#reading = true
-    fs.read(this.#fd, buffer, 0, buffer.length, null, (err, n) => {
+    read(this.#fd, buffer, 0, buffer.length, null, (err, n) => {
       this.#reading = false
       if (this.destroyed) return
       if (err) return void this.destroy(err)

@@ -1,4 +1,4 @@
-import fs from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, openSync, type Stats } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { ExitCode } from './exit-codes.js'
 import { RelayError, messageOf } from './relay-error.js'
@@ -47,7 +47,7 @@ export async function openLogFile(path: string): Promise<Writable> {
   if (process.platform === 'win32') return syncWriter(await openLogOnWindows(path))
   let fd: number
   try {
-    fd = fs.openSync(path, LOG_OPEN_FLAGS, 0o600)
+    fd = openSync(path, LOG_OPEN_FLAGS, 0o600)
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link (give the real path)' : messageOf(err)
     throw new RelayError(`cannot open the log file ${path}: ${why}`, ExitCode.ERROR)
@@ -55,13 +55,13 @@ export async function openLogFile(path: string): Promise<Writable> {
   try {
     makePrivate(fd, path)
   } catch (err) {
-    fs.closeSync(fd)
+    closeSync(fd)
     throw err
   }
   return syncWriter(fd)
 }
 
-const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW = 0 } = fs.constants
+const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW = 0 } = constants
 const LOG_OPEN_FLAGS = O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW
 
 function makePrivate(fd: number, path: string): void {
@@ -70,11 +70,11 @@ function makePrivate(fd: number, path: string): void {
   if (uid !== undefined && st.uid !== uid) {
     throw new RelayError(`the log file ${path} belongs to uid ${st.uid}, not to you (uid ${uid}): use a file of your own`, ExitCode.ERROR)
   }
-  if ((st.mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600)
+  if ((st.mode & 0o077) !== 0) fchmodSync(fd, 0o600)
 }
 
-function checkRegularFile(fd: number, path: string): fs.Stats {
-  const st = fs.fstatSync(fd)
+function checkRegularFile(fd: number, path: string): Stats {
+  const st = fstatSync(fd)
   if (!st.isFile()) throw new RelayError(`the log file ${path} is not a regular file: give the path of a file`, ExitCode.ERROR)
   return st
 }

@@ -1,7 +1,7 @@
-import fs from 'node:fs'
-import net from 'node:net'
+import { type Stats, createWriteStream, fstatSync, statSync, writeSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { type Readable, Writable } from 'node:stream'
-import tty from 'node:tty'
+import { isatty } from 'node:tty'
 import { FdReader, lendingSocket } from './lent-buffers.js'
 
 /**
@@ -60,14 +60,19 @@ function replaceGetters(stdio: Stdio, kinds: Record<'stdout' | 'stderr', FdKind>
   }
 }
 
-/** A writable that writes straight to `fd`; for small diagnostics only. */
-export function syncWriter(fd: number): Writable {
+/**
+ * A writable that writes straight to `fd`, each chunk whole before the next.
+ * For diagnostics (the default) a failed write is dropped: stderr gone or
+ * full is not worth dying for. For data (`'report'`: stdout on a file)
+ * it is the writer's error, as a full disk must be.
+ */
+export function syncWriter(fd: number, failures: 'drop' | 'report' = 'drop'): Writable {
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       try {
-        fs.writeSync(fd, chunk)
-      } catch {
-        // stderr gone or full: diagnostics are not worth dying for.
+        for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at)
+      } catch (err) {
+        if (failures === 'report') return callback(err as Error)
       }
       callback()
     },
@@ -78,14 +83,24 @@ type FdKind = 'stream' | 'tty' | 'file'
 
 function kindOf(fd: number): FdKind {
   try {
-    const st = fs.fstatSync(fd)
+    const st = fstatSync(fd)
     if (st.isSocket() || st.isFIFO()) return 'stream'
     // Only a character device can be a terminal; asking tty about a file or
-    // /dev/null would load the tty module for nothing.
-    if (st.isCharacterDevice() && tty.isatty(fd)) return 'tty'
+    // /dev/null would load the tty module (and with it net) for nothing.
+    if (st.isCharacterDevice() && !isDevNull(st) && isatty(fd)) return 'tty'
     return 'file'
   } catch {
     return 'file'
+  }
+}
+
+/** Whether `st` is the null device (where `stdio: 'ignore'` points fd 0-2 on POSIX). */
+function isDevNull(st: Stats): boolean {
+  if (process.platform === 'win32') return false
+  try {
+    return statSync('/dev/null').rdev === st.rdev
+  } catch {
+    return false
   }
 }
 
@@ -101,10 +116,14 @@ function openStdin(platform: NodeJS.Platform): Readable {
 function openStdout(platform: NodeJS.Platform, kind: FdKind): Writable {
   if (kind === 'tty') return process.stdout
   if (kind === 'stream' && platform !== 'win32') {
-    const socket = new net.Socket({ fd: 1, readable: false, writable: true, allowHalfOpen: true })
+    const socket = new Socket({ fd: 1, readable: false, writable: true, allowHalfOpen: true })
     // end() shuts a socket down for writing; a pipe needs its fd closed.
     socket.once('finish', () => socket.destroy())
     return socket
   }
-  return fs.createWriteStream('', { fd: 1, autoClose: true })
+  // A file (or /dev/null) never makes a writer wait, so on POSIX it is
+  // written straight away, without loading fs's streams; under Windows 'file'
+  // also covers the pipes Wine hands over, which can.
+  if (platform !== 'win32') return syncWriter(1, 'report')
+  return createWriteStream('', { fd: 1, autoClose: true })
 }

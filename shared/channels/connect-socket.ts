@@ -1,13 +1,13 @@
-import net from 'node:net'
+import { type NetConnectOpts, type Socket, connect } from 'node:net'
 
 /**
  * `net.connect` as a promise: resolves with the socket once connected,
  * rejects with the connect error (ENOENT, ECONNREFUSED …) for the caller to
  * turn into a message that names the fix. Later errors are the caller's.
  */
-export function connectSocket(options: net.NetConnectOpts): Promise<net.Socket> {
+export function connectSocket(options: NetConnectOpts): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(options)
+    const socket = connect(options)
     socket.once('connect', () => {
       socket.removeListener('error', reject)
       resolve(socket)

@@ -1,5 +1,5 @@
-import fs from 'node:fs'
-import nodePath from 'node:path'
+import { closeSync, openSync, readSync, statSync, type Stats } from 'node:fs'
+import { resolve } from 'node:path'
 import type { Duplex } from 'node:stream'
 import { NoAfUnixError } from './af-unix/no-af-unix-error.js'
 import { SOCKET_COOKIE } from './cygwin/format.js'
@@ -22,9 +22,9 @@ import { connectUnix, describeUnixError, unixRetryable } from './unix/client.js'
 export type PathKind = 'unix' | 'cygwin' | 'assuan' | 'directory'
 
 export function pathKind(path: string): PathKind {
-  let st: fs.Stats
+  let st: Stats
   try {
-    st = fs.statSync(path)
+    st = statSync(path)
   } catch {
     return 'unix' // missing: the Unix error says so best
   }
@@ -32,11 +32,11 @@ export function pathKind(path: string): PathKind {
   if (!st.isFile()) return 'unix'
   const head = Buffer.alloc(SOCKET_COOKIE.length)
   try {
-    const fd = fs.openSync(path, 'r')
+    const fd = openSync(path, 'r')
     try {
-      fs.readSync(fd, head, 0, head.length, 0)
+      readSync(fd, head, 0, head.length, 0)
     } finally {
-      fs.closeSync(fd)
+      closeSync(fd)
     }
   } catch {
     return 'unix' // not readable as a file: a Windows AF_UNIX socket file (a reparse point) is not
@@ -72,7 +72,7 @@ export async function connectPath(path: string, options: PathConnectOptions = {}
     }
     if (platform === 'win32') {
       const [{ connectAfUnix }, { afUnixHost }] = await Promise.all([import('./af-unix/af-unix.js'), import('../win32/af-unix-host.js')])
-      return await connectAfUnix(nodePath.resolve(path), await afUnixHost())
+      return await connectAfUnix(resolve(path), await afUnixHost())
     }
     return await connectUnix(path)
   } catch (err) {

@@ -7,8 +7,10 @@
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import t from 'tap'
 import { builtExecutable, repoRoot } from '../../lab/built.js'
+import { shortTempDir } from '../../lab/temp-dir.js'
 import { partNames } from '../../build/bundle.js'
 import { ensureWineServer, requireLab, runWine } from '../../lab/winlab.js'
 import { ALL_PART, RELAYS_IN_ALL, SEPARATE_PARTS } from '../../relays/relaykit/route.js'
@@ -42,6 +44,45 @@ t.test('the dispatcher and every part are pure ASCII', async (t) => {
     const at = text.search(/[^\x00-\x7f]/)
     t.equal(at, -1, `${file}${at < 0 ? '' : `: ${JSON.stringify(text.slice(Math.max(0, at - 60), at + 20))}`}`)
   }
+})
+
+/**
+ * What a part asks of Node, run as the executable runs it (part-script.ts,
+ * here without the code cache) with `args` and fd 1 on `stdout`: the
+ * builtins it requires (the lazy ones on first use) and the functions of
+ * `fs` it reads. Not process.moduleLoadList: a child of tap has net and the
+ * fs streams loaded before any part runs.
+ */
+function partUses(part: string, args: string[], stdout: 'ignore' | 'pipe' | number): string[] {
+  const script = `
+    const fs = require('node:fs')
+    import(${JSON.stringify(pathToFileURL(path.join(repoRoot, 'lib', 'relays', 'relaykit', 'part-script.js')).href)}).then(({ compilePart, requireBuiltin }) => {
+      const used = []
+      process.on('exit', () => fs.writeSync(2, JSON.stringify(used)))
+      const recording = (id) => {
+        const name = id.replace(/^node:/, '')
+        used.push(name)
+        const real = requireBuiltin(id)
+        return name !== 'fs' ? real : new Proxy(real, { get: (m, key) => (used.push('fs.' + String(key)), m[key]) })
+      }
+      const source = fs.readFileSync(${JSON.stringify(path.join(repoRoot, 'dist', 'parts', `${part}.cjs`))}, 'utf8')
+      compilePart(${JSON.stringify(part)}, source, recording).exports.run(${JSON.stringify(part)}, ${JSON.stringify(args)})
+    })`
+  const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8', stdio: ['ignore', stdout, 'pipe'] })
+  return JSON.parse(r.stderr) as string[]
+}
+
+t.test('uds-relay --version needs no terminal, socket or fs stream code when stdout is /dev/null or a file', async (t) => {
+  // Each costs milliseconds of every start (issue 15); a pipe does need net.
+  const fd = fs.openSync(path.join(shortTempDir(t), 'out'), 'w')
+  t.teardown(() => fs.closeSync(fd))
+  const heavy = ['net', 'tty', 'fs.createWriteStream']
+  for (const [what, stdout] of [['/dev/null', 'ignore'], ['a file', fd]] as const) {
+    const used = partUses('uds-relay', ['--version'], stdout)
+    t.same(used.filter((m) => heavy.includes(m)), [], `${what}: none of ${heavy.join(', ')}`)
+    t.ok(used.includes('fs.writeSync'), `${what}: the version line written straight to fd 1`)
+  }
+  t.ok(partUses('uds-relay', ['--version'], 'pipe').includes('net'), 'a pipe needs net: the record is real')
 })
 
 const lab = requireLab(t)
