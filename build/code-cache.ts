@@ -13,9 +13,6 @@
  * with it is still taken by a Node started without it (the flag does not
  * enter the hash V8 checks; build/parts.test.ts sees it taken).
  */
-/** Stdin of the producer: what a part run as a session relays. */
-export const WARM_UP_INPUT = '\0\0\0\x01\x0b'
-
 /** V8 flags of every run that makes a code cache. */
 export const CACHE_FLAGS = ['--predictable'] as const
 
@@ -25,6 +22,13 @@ import { build } from 'esbuild'
 import { labStatus, runWine, winPath, ensureWineServer } from '../lab/winlab.js'
 import { BuildError, runTool } from './run-tool.js'
 import type { Target } from './targets.js'
+import { REQUEST_IDENTITIES } from '../shared/agent/identities.js'
+
+/** Stdin of the producer: what a part run as a session relays (produce-code-cache.ts). */
+export const WARM_UP_INPUT: Buffer = REQUEST_IDENTITIES.bytes
+
+/** How long making one part's cache may take before the build fails instead of waiting. */
+const PRODUCER_TIMEOUT_MS = 120_000
 
 /** Writes the producer script (bundled with the part wrapper it must share) into `workDir`. */
 export async function writeProducer(root: string, workDir: string): Promise<string> {
@@ -69,8 +73,8 @@ export async function makeCodeCaches(job: CodeCacheJob): Promise<CodeCaches> {
       await runTool(job.node, [...CACHE_FLAGS, job.producer, job.partsDir, dir, part], {
         env: { PATH: process.env.PATH ?? '' },
         hint: `Making the V8 code cache of ${part} for ${target.id} failed.`,
-        // What a session run relays (produce-code-cache.ts): an agent request.
         input: WARM_UP_INPUT,
+        timeoutMs: PRODUCER_TIMEOUT_MS,
       })
     }
     return checked(dir, job.parts, target.id)
@@ -82,7 +86,7 @@ export async function makeCodeCaches(job: CodeCacheJob): Promise<CodeCaches> {
   ensureWineServer(lab.env)
   for (const part of job.parts) {
     const args = [...CACHE_FLAGS, winPath(job.producer), winPath(job.partsDir), winPath(dir), part]
-    const r = await runWine(lab.env, job.node, args, { timeoutMs: 120_000 })
+    const r = await runWine(lab.env, job.node, args, { timeoutMs: PRODUCER_TIMEOUT_MS })
     if (r.code !== 0) throw new BuildError(`Making the V8 code cache of ${part} for win-x64 under Wine failed (exit ${r.code}):\n${r.stderr}`)
   }
   return checked(dir, job.parts, target.id)

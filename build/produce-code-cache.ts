@@ -11,37 +11,39 @@
  * V8 finds in the cache it does not compile again at every start. Where the
  * platform allows, that run is a real session ({@link warmUp}: uds-relay on
  * POSIX relays stdin to an echo socket and back), so the connection path is
- * in the cache too; otherwise it is `--version` (the part's top level, stdio,
+ * in the cache too (the build fails if the session relayed nothing);
+ * otherwise it is `--version` (the part's top level, stdio,
  * the command-line parser, the exit). The cache is then handed back to V8
  * once more: one V8 rejects (wrong flags, wrong source) fails the build
  * instead of shipping a cache that is never used.
  */
 import fs from 'node:fs'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import { compilePart, requireBuiltin } from '../relays/relaykit/part-script.js'
 import { ALL_PART } from '../relays/relaykit/route.js'
 
 /**
  * The command line the part runs while its cache is made. A session needs
- * the build to feed stdin (code-cache.ts does) and fails the build unless
- * the bytes came back and the relay exited 0.
+ * the build to feed stdin (code-cache.ts does); it fails the build unless
+ * the relay exited 0 after the echo socket got bytes from it. The socket
+ * lives in `dir`, the build's own work folder, removed with it.
  */
-async function warmUp(part: string): Promise<{ args: string[]; check(code: number): void }> {
+async function warmUp(part: string, dir: string): Promise<{ args: string[]; check(code: number): void }> {
   if (part !== 'uds-relay' || process.platform === 'win32') return { args: ['--version'], check: () => {} }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaykit-cache-'))
   const socket = path.join(dir, 'echo.sock')
   let echoed = 0
   const server = net.createServer((s) => {
     s.on('data', (chunk: Buffer) => (echoed += chunk.length))
+    s.on('error', (err) => {
+      throw new Error(`the echo socket of the uds-relay session failed: ${err.message}`)
+    })
     s.pipe(s)
   })
-  await new Promise<void>((resolve) => server.listen(socket, resolve))
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socket, resolve))
   return {
     args: [socket],
     check(code) {
-      fs.rmSync(dir, { recursive: true, force: true })
       if (code !== 0 || echoed === 0) throw new Error(`the uds-relay session run to make its code cache ended with exit code ${code} after ${echoed} bytes`)
     },
   }
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
   if (!partsDir || !cacheDir || !name || extra.length > 0) throw new Error('usage: produce-code-cache PARTS_DIR CACHE_DIR NAME')
   const source = fs.readFileSync(path.join(partsDir, `${name}.cjs`), 'utf8')
   const part = compilePart(name, source, requireBuiltin)
-  const run = await warmUp(name)
+  const run = await warmUp(name, cacheDir)
   const exit = process.exit.bind(process)
   // The part's run exits through process.exit (runStandalone), also on
   // Windows for `--version`: nothing loaded koffi and stdin was never opened.

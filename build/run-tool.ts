@@ -25,7 +25,9 @@ export interface RunToolOptions {
   /** One sentence prepended to the error: what the step needs, e.g. the registry. */
   readonly hint?: string
   /** Written to the tool's stdin, which then ends; without it stdin stays open. */
-  readonly input?: string
+  readonly input?: string | Buffer
+  /** Killed (and failed) after this long; without it the tool may run forever. */
+  readonly timeoutMs?: number
 }
 
 // Only kept to explain a failure, but a chatty tool must not fail for it.
@@ -59,13 +61,17 @@ export function runTool(file: string, args: readonly string[], options: RunToolO
     const child = execFile(
       file,
       args,
-      { cwd: options.cwd, env: options.env, maxBuffer: MAX_BUFFER, encoding: 'utf8' },
+      { cwd: options.cwd, env: options.env, maxBuffer: MAX_BUFFER, encoding: 'utf8', timeout: options.timeoutMs ?? 0 },
       (err, stdout, stderr) => {
         if (!err) return resolve({ stdout, stderr })
         const message = describeFailure(file, args, err, { stdout, stderr })
         reject(new BuildError(options.hint ? `${options.hint}\n${message}` : message))
       },
     )
-    if (options.input !== undefined) child.stdin?.end(options.input)
+    if (options.input !== undefined) {
+      // A tool that exits without reading it must not crash the build with EPIPE.
+      child.stdin?.on('error', () => {})
+      child.stdin?.end(options.input)
+    }
   })
 }

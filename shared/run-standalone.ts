@@ -10,8 +10,8 @@ import { openStdio } from './stdio.js'
  * Before exiting, whatever is still on its way to stdout is flushed: a data
  * relay resolves only once it has done that itself, but `--help`,
  * `--version` and reports write and return at once, and `process.exit()`
- * does not wait for a write in flight (to a file it goes through libuv's
- * thread pool, and exiting loses it whole). Exiting explicitly (rather than
+ * does not wait for a write in flight (on Windows a write to a file or
+ * pipe goes through libuv's thread pool, and exiting loses it whole). Exiting explicitly (rather than
  * waiting for the loop to drain) is what stops a stdin read still parked in
  * a worker thread (Windows, `fs` stdio) from keeping a finished relay alive.
  * On Windows even

@@ -33,7 +33,7 @@ export interface Stdio {
 /** Open fd 0, 1 and 2 for relaying. */
 export function openStdio(platform: NodeJS.Platform = process.platform): Stdio {
   let stdin: Readable | undefined
-  const stdoutKind = kindOf(1)
+  const stdoutKind = kindOf(1, platform)
   const stdio: Stdio = {
     get stdin() {
       return (stdin ??= openStdin(platform))
@@ -42,7 +42,7 @@ export function openStdio(platform: NodeJS.Platform = process.platform): Stdio {
     stderr: syncWriter(2),
     stdinOpened: () => stdin !== undefined,
   }
-  if (platform === 'win32') replaceGetters(stdio, { stdout: stdoutKind, stderr: kindOf(2) })
+  if (platform === 'win32') replaceGetters(stdio, { stdout: stdoutKind, stderr: kindOf(2, platform) })
   return stdio
 }
 
@@ -70,7 +70,12 @@ export function syncWriter(fd: number, failures: 'drop' | 'report' = 'drop'): Wr
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       try {
-        for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at)
+        for (let at = 0; at < chunk.length; ) {
+          const n = writeSync(fd, chunk, at)
+          // Only a non-blocking pipe (PIPE_NOWAIT on Windows) takes nothing; never spin on it.
+          if (n === 0) throw Object.assign(new Error(`write to fd ${fd} took no bytes`), { code: 'EAGAIN' })
+          at += n
+        }
       } catch (err) {
         if (failures === 'report') return callback(err as Error)
       }
@@ -81,14 +86,14 @@ export function syncWriter(fd: number, failures: 'drop' | 'report' = 'drop'): Wr
 
 type FdKind = 'stream' | 'tty' | 'file'
 
-function kindOf(fd: number): FdKind {
+function kindOf(fd: number, platform: NodeJS.Platform): FdKind {
   try {
     const st = fstatSync(fd)
     if (st.isSocket() || st.isFIFO()) return 'stream'
     // Only a character device can be a terminal; asking tty about a file or
     // /dev/null would load the tty module (and with it net) for nothing.
-    if (st.isCharacterDevice() && !isDevNull(st) && isatty(fd)) return 'tty'
-    return 'file'
+    if (!st.isCharacterDevice() || (platform !== 'win32' && isDevNull(st))) return 'file'
+    return isatty(fd) ? 'tty' : 'file'
   } catch {
     return 'file'
   }
@@ -96,7 +101,6 @@ function kindOf(fd: number): FdKind {
 
 /** Whether `st` is the null device (where `stdio: 'ignore'` points fd 0-2 on POSIX). */
 function isDevNull(st: Stats): boolean {
-  if (process.platform === 'win32') return false
   try {
     return statSync('/dev/null').rdev === st.rdev
   } catch {
@@ -105,7 +109,7 @@ function isDevNull(st: Stats): boolean {
 }
 
 function openStdin(platform: NodeJS.Platform): Readable {
-  const kind = kindOf(0)
+  const kind = kindOf(0, platform)
   if (kind === 'tty') return process.stdin
   if (kind === 'stream' && platform !== 'win32') {
     return lendingSocket(0)
@@ -121,9 +125,10 @@ function openStdout(platform: NodeJS.Platform, kind: FdKind): Writable {
     socket.once('finish', () => socket.destroy())
     return socket
   }
-  // A file (or /dev/null) never makes a writer wait, so on POSIX it is
-  // written straight away, without loading fs's streams; under Windows 'file'
-  // also covers the pipes Wine hands over, which can.
+  // A file or /dev/null takes a write at once (a slow disk or device
+  // aside), so on POSIX it is written straight away, without loading fs's
+  // streams; under Windows 'file' also covers the pipes Wine hands over,
+  // whose reader sets the pace.
   if (platform !== 'win32') return syncWriter(1, 'report')
   return createWriteStream('', { fd: 1, autoClose: true })
 }
