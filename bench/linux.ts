@@ -9,7 +9,7 @@ import path from 'node:path'
 import { NodeRuntimes, buildCacheDir } from '../build/node-runtimes.js'
 import { TARGETS } from '../build/targets.js'
 import { fileURLToPath } from 'node:url'
-import { SESSION_REQUESTS, cleanEnv, connectRequestClose, interleaved, medianOf, perRequest, runMs, session, watchPeakRss } from './measure.js'
+import { SESSION_REQUESTS, cleanEnv, connectRequestClose, interleaved, laidOutCopy, medianOf, perRequest, runMs, session, watchPeakRss } from './measure.js'
 import { relayListen, socat, sshAgent, stopAll } from './processes.js'
 import type { Report } from './results-table.js'
 import { SocketSink, mibPerSecond, sendThrough } from './throughput.js'
@@ -23,22 +23,6 @@ export interface LinuxOptions {
   connections: number
   throughputMiB: number
   startups: number
-}
-
-/**
- * A copy of an executable under test; every one is written the same way. How a
- * file was written changes what running it costs: one written in a single
- * large write (as the build writes the executable) sits in the page cache in
- * large folios, and every process mapping it then counts 15-30 MiB more RSS
- * (node -e 0 itself: 43 MiB copied, 67 MiB written in 1 MiB writes) and
- * starts a little faster. A copy is laid out as tar or cp would lay out the
- * file on a user's machine.
- */
-function laidOutCopy(file: string, dir: string, name: string): string {
-  const copy = path.join(dir, name)
-  fs.copyFileSync(file, copy)
-  fs.chmodSync(copy, 0o755)
-  return copy
 }
 
 export async function benchLinux(report: Report, options: LinuxOptions): Promise<void> {

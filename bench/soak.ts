@@ -24,7 +24,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { builtExecutable } from '../lab/built.js'
 import { type LabEnv, ensureWineServer, wineEnv, winPath } from '../lab/winlab.js'
-import { cleanEnv, connectRequestClose, median } from './measure.js'
+import { cleanEnv, connectRequestClose, laidOutCopy, median } from './measure.js'
 import type { Report } from './results-table.js'
 import { relayListen, sshAgent, stopAll } from './processes.js'
 
@@ -82,8 +82,10 @@ export async function benchSoak(report: Report, o: SoakOptions): Promise<void> {
   const n = count('RELAYKIT_SOAK_STREAMS', o.quick ? 10_000 : 100_000)
   const warmup = count('RELAYKIT_SOAK_WARMUP', o.quick ? 5_000 : 50_000)
   const group = `RSS of the serving process, ${n} streams after a ${warmup}-stream warm-up`
-  const exe = builtExecutable('linux-x64')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rks-'))
+  // RSS counts the executable's pages as the page cache holds them: a copy
+  // laid out as a user's machine holds it, not the file the build just wrote.
+  const exe = laidOutCopy(builtExecutable('linux-x64'), dir, 'relaykit')
   try {
     const agent = await sshAgent(dir)
     // After the warm-up, halfway and at the end: a leak grows in both
