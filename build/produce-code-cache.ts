@@ -7,15 +7,14 @@
  *
  * The part runs a command line to the end (one part per process: a part's
  * run ends the process) and the cache is taken as the process exits, so it
- * holds the functions that run compiled and not only the outer wrapper: what
- * V8 finds in the cache it does not compile again at every start. Where the
- * platform allows, that run is a real session ({@link warmUp}: uds-relay on
- * POSIX relays stdin to an echo socket and back), so the connection path is
- * in the cache too (the build fails if the session relayed nothing);
- * otherwise it is `--version` (the part's top level, stdio,
- * the command-line parser, the exit). The cache is then handed back to V8
- * once more: one V8 rejects (wrong flags, wrong source) fails the build
- * instead of shipping a cache that is never used.
+ * holds the functions that run compiled and not only the outer wrapper:
+ * what V8 finds in the cache it does not compile again at every start.
+ * For uds-relay on POSIX that run is a real session ({@link warmUp}: stdin
+ * relayed to an echo socket and back), so the connection path is in the
+ * cache too; the other parts run `--version` (the part's top level, stdio,
+ * the command-line parser, the exit). The cache is then handed back
+ * to V8 once more: one V8 rejects (wrong flags, wrong source) fails the
+ * build instead of shipping a cache that is never used.
  */
 import fs from 'node:fs'
 import net from 'node:net'
