@@ -7,9 +7,10 @@
  * executable, so koffi would fail with "Cannot find the native Koffi module".
  * The build's esbuild plugin (koffi-sea-plugin.ts) replaces each of those
  * requires with a call to {@link loadKoffiNative}, and embeds the target's
- * `koffi.node` in the executable as a SEA asset. An operating system loads a
- * shared library only from a file, so the asset is written once to a private
- * per-user cache, keyed by its sha256, and loaded from there:
+ * `koffi.node` in the executable as a SEA asset, brotli-compressed. An
+ * operating system loads a shared library only from a file, so the asset is
+ * written once to a private per-user cache, keyed by its sha256, and loaded
+ * from there:
  *
  *   Linux    $XDG_CACHE_HOME/relaykit/native/<sha256>/koffi.node  (default ~/.cache)
  *   Windows  %LOCALAPPDATA%\relaykit\native\<sha256>\koffi.node
@@ -45,6 +46,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join } from 'node:path'
+import { brotliDecompressSync } from 'node:zlib'
 
 type SeaModule = typeof import('node:sea')
 
@@ -164,7 +166,9 @@ function hasSha256(file: string, expected: string): boolean {
 }
 
 function embeddedBytes(sea: SeaModule, koffi: PresentKoffi): Buffer {
-  const bytes = Buffer.from(sea.getAsset(koffi.assetKey))
+  // Compressed by the build (koffi-sea-plugin.ts); zlib is loaded only here,
+  // when the cache is written, not at every start (lazy-builtins-plugin.ts).
+  const bytes = brotliDecompressSync(sea.getAsset(koffi.assetKey))
   // Refuse to cache a file that would never pass the check on the next start.
   if (sha256Hex(bytes) !== koffi.sha256) {
     throw new Error(`embedded asset ${koffi.assetKey} does not match its build-time sha256`)

@@ -13,7 +13,8 @@ import { builtExecutable, repoRoot } from '../../lab/built.js'
 import { shortTempDir } from '../../lab/temp-dir.js'
 import { partNames } from '../../build/bundle.js'
 import { ensureWineServer, requireLab, runWine } from '../../lab/winlab.js'
-import { ALL_PART, RELAYS_IN_ALL, SEPARATE_PARTS } from '../../relays/relaykit/route.js'
+import { koffiDir } from '../../build/koffi-sea-plugin.js'
+import { ALL_PART, COMPRESSED_PARTS, RELAYS_IN_ALL, SEPARATE_PARTS } from '../../relays/relaykit/route.js'
 import { VERSION } from '../../shared/version.js'
 
 const env: NodeJS.ProcessEnv = { ...process.env, RELAYKIT_TRACE_PARTS: '1' }
@@ -43,6 +44,27 @@ t.test('the dispatcher and every part are pure ASCII', async (t) => {
     const text = fs.readFileSync(path.join(dist, file), 'latin1')
     const at = text.search(/[^\x00-\x7f]/)
     t.equal(at, -1, `${file}${at < 0 ? '' : `: ${JSON.stringify(text.slice(Math.max(0, at - 60), at + 20))}`}`)
+  }
+})
+
+t.test('the executables carry koffi and the parts started once per session compressed, the others as they are', async (t) => {
+  // Wine reads an executable's whole image at every start: each byte carried
+  // as it is counts in every relay's memory there (issue 15).
+  const dist = path.join(repoRoot, 'dist')
+  // Carried as it is: eight slices spread over the file are all in the
+  // executable (one alone may be padding or code the runtime shares).
+  const slices = (file: string) => {
+    const bytes = fs.readFileSync(file)
+    return Array.from({ length: 8 }, (_, i) => bytes.subarray(((i + 0.5) * bytes.length) / 8, ((i + 0.5) * bytes.length) / 8 + 256))
+  }
+  for (const [target, triplet] of [['linux-x64', 'linux_x64'], ['win-x64', 'win32_x64']] as const) {
+    const exe = fs.readFileSync(builtExecutable(target))
+    const carried = (file: string) => slices(file).every((slice) => exe.includes(slice))
+    t.notOk(carried(path.join(koffiDir(repoRoot), 'build', 'koffi', triplet, 'koffi.node')), `${target}: koffi.node`)
+    for (const part of partNames(repoRoot)) {
+      const compressed = COMPRESSED_PARTS.includes(part)
+      t.equal(carried(path.join(dist, 'parts', `${part}.cjs`)), !compressed, `${target}: part ${part} ${compressed ? 'compressed' : 'as it is'}`)
+    }
   }
 })
 
