@@ -17,7 +17,6 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { Plugin } from 'esbuild'
-import { writeCompressed } from './brotli.js'
 import { BuildError } from './run-tool.js'
 
 /** One platform's `koffi.node` as the build embeds it. */
@@ -26,7 +25,13 @@ export interface KoffiAddon {
   readonly triplet: string
   /** Absolute path of the file in node_modules. */
   readonly file: string
-  /** SEA asset key under which the executable carries the file, brotli-compressed ({@link writeCompressedAddon}). */
+  /**
+   * SEA asset key under which the executable carries the file,
+   * brotli-compressed: it is needed only to write koffi's cache
+   * (sea-native-koffi.cts), and uncompressed its 1.6 MB counted in the
+   * memory of every relay under Wine, even one that never loads koffi
+   * (brotli.ts).
+   */
   readonly assetKey: string
   /** Lower-case hex sha256 of the file, checked again at run time. */
   readonly sha256: string
@@ -47,16 +52,6 @@ export function koffiAddons(root: string, triplets: readonly string[]): Map<stri
       return [triplet, { triplet, file, assetKey: `koffi/${triplet}/koffi.node.br`, sha256 }]
     }),
   )
-}
-
-/**
- * Writes the addon as its SEA asset holds it into `dir` and returns that
- * file. The executable needs the bytes only to write its koffi cache
- * (sea-native-koffi.cts); uncompressed, the 1.6 MB counted in the memory of
- * every relay under Wine, even one that never loads koffi (brotli.ts).
- */
-export function writeCompressedAddon(addon: KoffiAddon, dir: string): Promise<string> {
-  return writeCompressed(addon.file, join(dir, `${addon.triplet}.koffi.node.br`))
 }
 
 const NAMESPACE = 'sea-native-koffi'

@@ -14,7 +14,8 @@ import { chmod, copyFile, rename, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
 import { CACHE_FLAGS } from './code-cache.js'
-import { type KoffiAddon, writeCompressedAddon } from './koffi-sea-plugin.js'
+import { writeCompressed } from './brotli.js'
+import type { KoffiAddon } from './koffi-sea-plugin.js'
 import { runTool } from './run-tool.js'
 import type { Target } from './targets.js'
 
@@ -62,7 +63,10 @@ export async function makeBlob(target: Target, options: BlobOptions): Promise<st
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: options.useCodeCache,
-    assets: { [options.addon.assetKey]: await writeCompressedAddon(options.addon, options.workDir), ...options.assets },
+    assets: {
+      [options.addon.assetKey]: await writeCompressed(options.addon.file, join(options.workDir, `${target.id}.koffi.node.br`)),
+      ...options.assets,
+    },
   }
   await writeFile(config, `${JSON.stringify(seaConfig, null, 2)}\n`)
   // --predictable: the main script's code cache (useCodeCache) is the same

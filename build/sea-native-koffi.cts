@@ -166,7 +166,7 @@ function hasSha256(file: string, expected: string): boolean {
 }
 
 function embeddedBytes(sea: SeaModule, koffi: PresentKoffi): Buffer {
-  // Compressed by the build (koffi-sea-plugin.ts); zlib is loaded only here,
+  // Compressed by the build (sea-executable.ts); zlib is loaded only here,
   // when the cache is written, not at every start (lazy-builtins-plugin.ts).
   const bytes = brotliDecompressSync(sea.getAsset(koffi.assetKey))
   // Refuse to cache a file that would never pass the check on the next start.

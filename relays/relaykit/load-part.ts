@@ -23,15 +23,15 @@ export const cacheAsset = (name: string): string => `parts/${name}.cache${suffix
  * An asset's bytes: the executable's own (getRawAsset, no copy), unpacked
  * for a compressed part.
  */
-function assetBytes(sea: Sea, name: string, key: string): Uint8Array {
-  const raw = new Uint8Array(sea.getRawAsset(key))
+function assetBytes(sea: Sea, name: string, key: string): Buffer {
+  const raw = Buffer.from(sea.getRawAsset(key))
   if (!suffix(name)) return raw
   // Loaded here, not imported: the other parts' start never needs zlib.
   const { brotliDecompressSync } = process.getBuiltinModule('node:zlib') as typeof import('node:zlib')
   return brotliDecompressSync(raw)
 }
 
-function cacheOf(sea: Sea, name: string): Uint8Array | undefined {
+function cacheOf(sea: Sea, name: string): Buffer | undefined {
   try {
     return assetBytes(sea, name, cacheAsset(name))
   } catch (err) {
@@ -43,7 +43,7 @@ function cacheOf(sea: Sea, name: string): Uint8Array | undefined {
 
 /** Loads part `name`; `sea` is node:sea inside the executable, undefined under plain node. */
 export function loadPart(name: string, sea: Sea | undefined, mainScript: string): CompiledPart {
-  if (sea) return compilePart(name, Buffer.from(assetBytes(sea, name, partAsset(name))).toString('utf8'), requireBuiltin, cacheOf(sea, name))
+  if (sea) return compilePart(name, assetBytes(sea, name, partAsset(name)).toString('utf8'), requireBuiltin, cacheOf(sea, name))
   const file = join(dirname(mainScript), 'parts', `${name}.cjs`)
   return compilePart(name, readFileSync(file, 'utf8'), requireNextTo(file))
 }

@@ -22,7 +22,7 @@ export const ALL_PART = 'all'
 /**
  * Parts the executable keeps brotli-compressed, with their code caches:
  * those started once per session or by hand, never once per connection.
- * Unpacking costs them 2-4 ms at start; uncompressed, their 1 MB counted in
+ * Unpacking costs them 2-6 ms at start; uncompressed, their 1 MB counted in
  * the memory of every relay under Wine, which reads an executable's whole
  * image at every start.
  */
