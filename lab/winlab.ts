@@ -508,12 +508,29 @@ export function ensureWineServer(lab: LabEnv): void {
     if (r.status !== 0 && r.status !== 2) throw new Error(`winlab: wineserver -p exited ${r.status}`);
     return r.status === 0;
   });
-  if (started || serverLab === undefined) {
+  if (started || serverLab === undefined) warmUp(lab, env);
+  serverLab = lab;
+}
+
+/**
+ * Runs the first wine process of a server session (ensureWineServer). Once
+ * in a full test run it exited 1, right after another test process had
+ * ended (and may have stopped the server with `wineserver -k`); it did not
+ * happen again by hand. So a failed warm-up waits briefly for a dying
+ * server to be gone, starts ours and tries once more.
+ */
+function warmUp(lab: LabEnv, env: NodeJS.ProcessEnv): void {
+  for (let attempt = 1; ; attempt++) {
     const r = spawnCleanSync(lab.wine64, ['cmd', '/c', 'exit'], { env, stdio: 'ignore', timeout: 120_000 });
     if (r.error) throw r.error;
-    if (r.status !== 0) throw new Error(`winlab: wine warm-up (cmd /c exit) exited ${r.status ?? r.signal}`);
+    if (r.status === 0) return;
+    if (attempt === 2) throw new Error(`winlab: wine warm-up (cmd /c exit) exited ${r.status ?? r.signal}`);
+    withLabLock(lab, () => {
+      // -w returns when the server is gone, or times out on a live one.
+      spawnCleanSync(lab.wineserver, ['-w'], { env, stdio: 'ignore', timeout: 2_000 });
+      spawnCleanSync(lab.wineserver, ['-p'], { env, stdio: 'ignore' });
+    });
   }
-  serverLab = lab;
 }
 
 /**

@@ -111,4 +111,24 @@ if (lab) {
     t.same(srv.lines, ['ready', 'connected', `holding ${holdMs}`, 'released', 'connected', 'msg 5', 'zero', 'disconnected']);
     await srv.stop();
   });
+
+  t.test('a failed wine warm-up is tried once more after the server is started again', async (t) => {
+    // A fake wine64 that fails its first run (the fault seen once in a full
+    // run cannot be produced on demand); the real wineserver stays.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relaykit-warmup-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const run = (failures: number) => {
+      const fake = path.join(dir, `wine-${failures}`);
+      fs.writeFileSync(fake, `#!/bin/sh\necho run >> "${fake}.runs"\n[ "$(wc -l < "${fake}.runs")" -gt ${failures} ]\n`, { mode: 0o755 });
+      const module = path.join(here, '..', '..', 'lib', 'lab', 'winlab.js');
+      const script = `import(${JSON.stringify(module)}).then((m) => m.ensureWineServer({ ...m.labStatus().env, wine64: ${JSON.stringify(fake)} }))`;
+      return execFileP(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' } })
+        .then(() => 'ok', (err: { stderr: string }) => err.stderr)
+        .then((outcome) => ({ outcome, runs: fs.readFileSync(`${fake}.runs`, 'utf8').split('\n').length - 1 }));
+    };
+    t.same(await run(1), { outcome: 'ok', runs: 2 }, 'one failure: warmed up on the second try');
+    const twice = await run(2);
+    t.equal(twice.runs, 2, 'two failures: no third try');
+    t.match(twice.outcome, 'winlab: wine warm-up (cmd /c exit) exited 1', 'and the error says what failed');
+  });
 }
