@@ -27,7 +27,6 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ALL_PART, SEPARATE_PARTS } from '../relays/relaykit/route.js'
 import { cacheAsset, partAsset } from '../relays/relaykit/load-part.js'
-import { writeCompressed } from './brotli.js'
 import { bundle } from './bundle.js'
 import { type CodeCaches, makeCodeCaches, writeProducer } from './code-cache.js'
 import { koffiAddons, type KoffiAddon } from './koffi-sea-plugin.js'
@@ -100,19 +99,15 @@ function addonFor(ctx: BuildContext, target: Target): KoffiAddon {
   return addon
 }
 
-/**
- * The SEA assets of one target: each part, and its code cache where there
- * is one; those of the COMPRESSED_PARTS compressed into `dir`.
- */
-async function partAssets(ctx: BuildContext, caches: CodeCaches, dir: string): Promise<Record<string, string>> {
+/** The SEA assets of one target: each part, and its code cache where there is one. */
+function partAssets(ctx: BuildContext, caches: CodeCaches): Record<string, string> {
   const partsDir = join(dirname(ctx.bundle), 'parts')
-  const files = ctx.parts.flatMap((p) => [
-    { key: partAsset(p), file: join(partsDir, `${p}.cjs`) },
-    ...('dir' in caches ? [{ key: cacheAsset(p), file: join(caches.dir, `${p}.cache`) }] : []),
-  ])
-  await mkdir(dir, { recursive: true })
-  const entries = files.map(async ({ key, file }) => [key, key.endsWith('.br') ? await writeCompressed(file, join(dir, basename(key))) : file])
-  return Object.fromEntries(await Promise.all(entries))
+  return Object.fromEntries(
+    ctx.parts.flatMap((p) => [
+      [partAsset(p), join(partsDir, `${p}.cjs`)],
+      ...('dir' in caches ? [[cacheAsset(p), join(caches.dir, `${p}.cache`)]] : []),
+    ]),
+  )
 }
 
 async function buildTarget(ctx: BuildContext, target: Target): Promise<void> {
@@ -134,7 +129,7 @@ async function buildTarget(ctx: BuildContext, target: Target): Promise<void> {
     generator,
     workDir: ctx.workDir,
     addon: addonFor(ctx, target),
-    assets: await partAssets(ctx, caches, join(ctx.workDir, `${target.id}.assets`)),
+    assets: partAssets(ctx, caches),
     useCodeCache: target.id === BLOB_GENERATOR.id,
   })
   const output = join(ctx.outDir, target.output)

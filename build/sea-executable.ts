@@ -13,7 +13,7 @@
 import { chmod, copyFile, rename, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
-import { writeCompressed } from './brotli.js'
+import { compressedWhereNamed } from './brotli.js'
 import { CACHE_FLAGS } from './code-cache.js'
 import type { KoffiAddon } from './koffi-sea-plugin.js'
 import { runTool } from './run-tool.js'
@@ -35,7 +35,7 @@ export interface BlobOptions {
   readonly workDir: string
   /** The koffi addon this target loads. */
   readonly addon: KoffiAddon
-  /** Further assets by key: the parts and their code caches. */
+  /** Further assets by key: the parts and their code caches (a key ending in `.br`: carried compressed). */
   readonly assets: Readonly<Record<string, string>>
   /** Whether the generator's own code cache of the main script is valid for the target. */
   readonly useCodeCache: boolean
@@ -63,10 +63,7 @@ export async function makeBlob(target: Target, options: BlobOptions): Promise<st
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
     useCodeCache: options.useCodeCache,
-    assets: {
-      [options.addon.assetKey]: await writeCompressed(options.addon.file, join(options.workDir, `${target.id}.koffi.node.br`)),
-      ...options.assets,
-    },
+    assets: await compressedWhereNamed({ [options.addon.assetKey]: options.addon.file, ...options.assets }, join(options.workDir, `${target.id}.assets`)),
   }
   await writeFile(config, `${JSON.stringify(seaConfig, null, 2)}\n`)
   // --predictable: the main script's code cache (useCodeCache) is the same
